@@ -1,0 +1,171 @@
+"""Model sources as one concept: a preset name, a Hugging Face hub id, or a local diffusers folder.
+
+``resolve_model("tiny")``, ``resolve_model("sdxl")``, ``resolve_model("org/model")`` and
+``resolve_model("/models/my-sd15")`` all return a :class:`ModelSource`; ``load_pipeline`` turns any of them
+into a diffusers pipeline of the right family. Hub ids are read from the local Hugging Face cache only, unless
+downloads are allowed explicitly, so nothing ever hangs on a network call on an offline machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from workbench.errors import ModelNotAvailableError, WorkbenchError
+from workbench.models.tiny import TINY_PRESETS, ensure_tiny_pipeline, tiny_info
+
+Family = Literal["sd15", "sdxl"]
+ALLOW_DOWNLOAD_ENV = "WORKBENCH_ALLOW_DOWNLOAD"
+
+# The usual hub ids for the real presets, with their native resolution.
+HUB_PRESETS: dict[str, tuple[str, Family, int]] = {
+    "sd15": ("stable-diffusion-v1-5/stable-diffusion-v1-5", "sd15", 512),
+    "sdxl": ("stabilityai/stable-diffusion-xl-base-1.0", "sdxl", 1024),
+}
+PRESET_NAMES = tuple(TINY_PRESETS) + tuple(HUB_PRESETS)
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    spec: str  # what the user typed
+    kind: Literal["tiny", "hub", "local"]
+    family: Family
+    location: str  # hub id or folder
+    resolution: int
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.kind == "tiny"
+
+
+def resolve_model(spec: str, cache_dir: Path | None = None) -> ModelSource:
+    """Turn a preset name, hub id or local folder into a :class:`ModelSource` (no weights are loaded)."""
+    if not spec:
+        raise WorkbenchError(
+            f"No model given: pass a preset ({', '.join(PRESET_NAMES)}), a hub id or a folder."
+        )
+    if spec in TINY_PRESETS:
+        info = tiny_info(spec)
+        folder = ensure_tiny_pipeline(spec, cache_dir or Path(".cache"))
+        return ModelSource(spec, "tiny", info["family"], str(folder), info["resolution"])
+    if spec in HUB_PRESETS:
+        hub_id, family, resolution = HUB_PRESETS[spec]
+        return ModelSource(spec, "hub", family, hub_id, resolution)
+    path = Path(spec).expanduser()
+    if path.exists():
+        return _local_source(spec, path)
+    if spec.count("/") == 1 and not spec.startswith((".", "/", "~")):
+        family: Family = "sdxl" if "xl" in spec.lower() else "sd15"
+        return ModelSource(spec, "hub", family, spec, 1024 if family == "sdxl" else 512)
+    raise WorkbenchError(
+        f"Model '{spec}' is neither a preset ({', '.join(PRESET_NAMES)}), an existing folder, "
+        "nor a hub id of the form 'org/name'."
+    )
+
+
+def _local_source(spec: str, path: Path) -> ModelSource:
+    index = path / "model_index.json"
+    if not index.is_file():
+        raise WorkbenchError(
+            f"Folder {path} is not a diffusers pipeline (no model_index.json). Point --model at a folder saved "
+            "with `save_pretrained`, or convert a single .safetensors checkpoint with diffusers' "
+            "`from_single_file` first."
+        )
+    class_name = json.loads(index.read_text()).get("_class_name", "")
+    family: Family = "sdxl" if "XL" in class_name else "sd15"
+    unet_config = path / "unet" / "config.json"
+    sample = json.loads(unet_config.read_text()).get("sample_size", 64) if unet_config.is_file() else 64
+    vae_config = path / "vae" / "config.json"
+    factor = (
+        2 ** (len(json.loads(vae_config.read_text())["block_out_channels"]) - 1)
+        if vae_config.is_file()
+        else 8
+    )
+    return ModelSource(spec, "local", family, str(path.resolve()), int(sample) * factor)
+
+
+def pipeline_class(family: Family, controlnet: bool = False) -> Any:
+    import diffusers
+
+    names = {
+        ("sd15", False): "StableDiffusionPipeline",
+        ("sdxl", False): "StableDiffusionXLPipeline",
+        ("sd15", True): "StableDiffusionControlNetPipeline",
+        ("sdxl", True): "StableDiffusionXLControlNetPipeline",
+    }
+    return getattr(diffusers, names[(family, controlnet)])
+
+
+def downloads_allowed() -> bool:
+    return os.environ.get(ALLOW_DOWNLOAD_ENV, "").lower() in ("1", "true", "yes")
+
+
+def pretrained_kwargs(source: ModelSource) -> dict[str, Any]:
+    """Arguments for every ``from_pretrained`` call on this source (offline unless downloads are allowed)."""
+    kwargs: dict[str, Any] = {}
+    if source.kind == "hub" and not downloads_allowed():
+        kwargs["local_files_only"] = True
+    return kwargs
+
+
+def load_pipeline(
+    source: ModelSource,
+    *,
+    torch_dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
+    controlnet: Any = None,
+) -> Any:
+    """Load the whole pipeline of ``source``; with ``controlnet`` the ControlNet variant of the family."""
+    cls = pipeline_class(source.family, controlnet=controlnet is not None)
+    kwargs = pretrained_kwargs(source)
+    if controlnet is not None:
+        kwargs["controlnet"] = controlnet
+    if source.family == "sd15":
+        kwargs.update(safety_checker=None, requires_safety_checker=False)
+    try:
+        pipe = cls.from_pretrained(source.location, dtype=torch_dtype, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise _not_available(source, exc) from exc
+    return pipe.to(device)
+
+
+def load_component(source: ModelSource, component: str, *, torch_dtype: torch.dtype = torch.float32) -> Any:
+    """Load one component (``unet``, ``vae``, ``text_encoder``, ``tokenizer``, ``scheduler``...)."""
+    import diffusers
+    import transformers
+
+    classes = {
+        "unet": diffusers.UNet2DConditionModel,
+        "vae": diffusers.AutoencoderKL,
+        "text_encoder": transformers.CLIPTextModel,
+        "text_encoder_2": transformers.CLIPTextModelWithProjection,
+        "tokenizer": transformers.CLIPTokenizer,
+        "tokenizer_2": transformers.CLIPTokenizer,
+        "scheduler": diffusers.DDPMScheduler,
+    }
+    kwargs = {**pretrained_kwargs(source), "subfolder": component}
+    if component not in ("tokenizer", "tokenizer_2", "scheduler"):
+        kwargs["dtype"] = torch_dtype
+    try:
+        return classes[component].from_pretrained(source.location, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise _not_available(source, exc) from exc
+
+
+def _not_available(source: ModelSource, exc: Exception) -> ModelNotAvailableError:
+    if source.kind == "hub":
+        return ModelNotAvailableError(
+            f"The weights of '{source.location}' are not on this machine. On a machine with internet, run "
+            f"`huggingface-cli download {source.location}` (then copy ~/.cache/huggingface), or save the "
+            f"pipeline to a folder and pass --model /path/to/folder; set {ALLOW_DOWNLOAD_ENV}=1 to let the "
+            f"workbench download it. ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        )
+    return ModelNotAvailableError(
+        f"Could not load the pipeline in {source.location}: {str(exc).splitlines()[0][:300]}. Check that the "
+        "folder was written by diffusers `save_pretrained` and is complete."
+    )

@@ -1,0 +1,145 @@
+"""One MLflow run per stage call, with the whole config, the code version and the environment logged.
+
+The default store is a SQLite file plus a local artifact folder inside the workspace, so nothing leaves the
+machine; ``MLFLOW_TRACKING_URI`` points a team at its own server instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow
+
+from workbench.config import StageConfig
+from workbench.workspace import Workspace
+
+EXPERIMENT_ENV_VAR = "WORKBENCH_EXPERIMENT"
+DEFAULT_EXPERIMENT = "headshot-workbench"
+# Packages whose versions decide whether a run can be reproduced.
+TRACKED_PACKAGES = (
+    "torch", "diffusers", "transformers", "peft", "accelerate", "mlflow", "numpy", "dlib-bin",
+    "opencv-python-headless", "colour-science", "gradio",
+)  # fmt: skip
+_MAX_PARAM_CHARS = 6000  # MLflow's limit for one param value
+
+
+def tracking_uri(workspace: Workspace) -> str:
+    """``$MLFLOW_TRACKING_URI`` when set, else the embedded SQLite store in the workspace."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{workspace.mlflow_dir / 'mlflow.db'}"
+
+
+def configure_tracking(workspace: Workspace) -> str:
+    """Point MLflow at the workspace store and make sure the experiment exists; returns the experiment id."""
+    uri = tracking_uri(workspace)
+    mlflow.set_tracking_uri(uri)
+    name = os.environ.get(EXPERIMENT_ENV_VAR, DEFAULT_EXPERIMENT)
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        mlflow.set_experiment(experiment_id=experiment.experiment_id)
+        return experiment.experiment_id
+    artifact_location = None
+    if uri.startswith("sqlite:///") and "MLFLOW_TRACKING_URI" not in os.environ:
+        # Keep artifacts beside the database so the workspace is self-contained (and erasable).
+        artifacts = workspace.mlflow_dir / "artifacts"
+        artifacts.mkdir(parents=True, exist_ok=True)
+        artifact_location = artifacts.as_uri()
+    workspace.mlflow_dir.mkdir(parents=True, exist_ok=True)
+    experiment_id = mlflow.create_experiment(name, artifact_location=artifact_location)
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+@contextmanager
+def stage_run(
+    workspace: Workspace,
+    stage: str,
+    config: StageConfig,
+    *,
+    subject_id: str | None = None,
+    run_name: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> Iterator[mlflow.ActiveRun]:
+    """Open an MLflow run for one stage call; nests under an active run (the demo's parent) if there is one.
+
+    The run ends FINISHED on success, KILLED on Ctrl-C and FAILED on any other exception, so no run is ever
+    left RUNNING.
+    """
+    configure_tracking(workspace)
+    nested = mlflow.active_run() is not None
+    all_tags = {"workbench.stage": stage, **_code_tags(), **(tags or {})}
+    if subject_id:
+        all_tags["workbench.subject_id"] = subject_id
+    run = mlflow.start_run(run_name=run_name, nested=nested, tags=all_tags)
+    try:
+        _log_config(config)
+        log_json(_package_versions(), "environment/packages.json")
+        yield run
+    except KeyboardInterrupt:
+        mlflow.end_run(status="KILLED")
+        raise
+    except BaseException:
+        mlflow.end_run(status="FAILED")
+        raise
+    else:
+        mlflow.end_run(status="FINISHED")
+
+
+def log_json(data: Any, artifact_file: str) -> None:
+    mlflow.log_text(json.dumps(data, indent=2, default=str), artifact_file)
+
+
+def _log_config(config: StageConfig) -> None:
+    params = {k: _param_value(v) for k, v in config.to_flat().items()}
+    mlflow.log_params(params)
+    with tempfile.TemporaryDirectory() as tmp:
+        # The YAML re-runs the stage: `workbench <stage> --recipe config.yaml`.
+        path = Path(tmp) / f"{config.stage_name()}.yaml"
+        config.save_yaml(path)
+        mlflow.log_artifact(str(path), artifact_path="config")
+
+
+def _param_value(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= _MAX_PARAM_CHARS else text[: _MAX_PARAM_CHARS - 3] + "..."
+
+
+@lru_cache(maxsize=1)
+def _code_tags() -> dict[str, str]:
+    """The git commit of the workbench checkout (and whether it had local changes), when it is one."""
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo, capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return {"workbench.version": _version("headshot-workbench")}
+    return {
+        "mlflow.source.git.commit": commit,
+        "workbench.git_dirty": str(bool(dirty)).lower(),
+        "workbench.version": _version("headshot-workbench"),
+    }
+
+
+@lru_cache(maxsize=1)
+def _package_versions() -> dict[str, str]:
+    return {name: _version(name) for name in TRACKED_PACKAGES}
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
