@@ -30,24 +30,36 @@ TRACKED_PACKAGES = (
     "opencv-python-headless", "colour-science", "gradio",
 )  # fmt: skip
 _MAX_PARAM_CHARS = 6000  # MLflow's limit for one param value
+# mlflow.set_tracking_uri() also exports $MLFLOW_TRACKING_URI; remember what *we* set so that a value we
+# exported ourselves is not mistaken for the user's choice when another workspace is used in this process.
+_exported: dict[str, str | None] = {"uri": None}
+
+
+def embedded_tracking_uri(workspace: Workspace) -> str:
+    return f"sqlite:///{workspace.mlflow_dir / 'mlflow.db'}"
 
 
 def tracking_uri(workspace: Workspace) -> str:
-    """``$MLFLOW_TRACKING_URI`` when set, else the embedded SQLite store in the workspace."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{workspace.mlflow_dir / 'mlflow.db'}"
+    """``$MLFLOW_TRACKING_URI`` when the user set it, else the embedded SQLite store in the workspace."""
+    from_env = os.environ.get("MLFLOW_TRACKING_URI")
+    if from_env and from_env != _exported["uri"]:
+        return from_env
+    return embedded_tracking_uri(workspace)
 
 
 def configure_tracking(workspace: Workspace) -> str:
     """Point MLflow at the workspace store and make sure the experiment exists; returns the experiment id."""
     uri = tracking_uri(workspace)
     mlflow.set_tracking_uri(uri)
+    if uri == embedded_tracking_uri(workspace):
+        _exported["uri"] = uri
     name = os.environ.get(EXPERIMENT_ENV_VAR, DEFAULT_EXPERIMENT)
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:
         mlflow.set_experiment(experiment_id=experiment.experiment_id)
         return experiment.experiment_id
     artifact_location = None
-    if uri.startswith("sqlite:///") and "MLFLOW_TRACKING_URI" not in os.environ:
+    if uri == embedded_tracking_uri(workspace):
         # Keep artifacts beside the database so the workspace is self-contained (and erasable).
         artifacts = workspace.mlflow_dir / "artifacts"
         artifacts.mkdir(parents=True, exist_ok=True)
