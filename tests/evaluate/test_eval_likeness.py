@@ -1,0 +1,58 @@
+"""Likeness: the same person scores as the same identity, different people do not, missing faces count."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from workbench.evaluate import EvalConfig, run_suite
+from workbench.evaluate.analyse import analyse
+from workbench.evaluate.likeness import likeness, read_intake_embeddings
+from workbench.faces import get_backend
+
+
+def test_same_person_verified_different_person_not(
+    astronaut, grace_hopper, workspace, subject_with_photos, blurred_resized
+):
+    backend = get_backend("dlib", upsample=0)
+    refs = read_intake_embeddings(workspace, subject_with_photos, "dlib")
+    assert refs is not None and refs.embeddings.shape == (2, 128)
+    same = likeness(analyse(blurred_resized(astronaut)).embedding, refs, backend)
+    other = likeness(analyse(grace_hopper).embedding, refs, backend)
+    assert same["verified"] and same["median_distance"] < 0.5
+    assert not other["verified"] and other["median_distance"] > 0.6
+    assert likeness(None, refs, backend)["verified"] is False
+
+
+def test_suite_over_a_folder_counts_missing_faces_and_reads_marks(
+    astronaut, grace_hopper, workspace, subject_with_photos, tmp_path, blurred_resized
+):
+    from PIL.PngImagePlugin import PngInfo
+
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    marked = PngInfo()
+    marked.add_itxt("XML:com.adobe.xmp", '<x:xmpmeta xmlns:x="adobe:ns:meta/"><Iptc4xmpExt:DigitalSourceType>'
+                    "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+                    "</Iptc4xmpExt:DigitalSourceType></x:xmpmeta>")  # fmt: skip
+    marked.add_text("parameters", json.dumps({"seed": 1, "preset": "studio"}))
+    Image.fromarray(blurred_resized(astronaut)).save(outputs / "a_same.png", pnginfo=marked)
+    Image.fromarray(astronaut[20:340, 60:380]).save(outputs / "b_same_crop.jpg", quality=60)
+    Image.fromarray(grace_hopper).save(outputs / "c_other.png")
+    Image.fromarray(np.full((256, 256, 3), 128, np.uint8)).save(outputs / "d_blank.png")
+    config = EvalConfig(metrics=["likeness", "skin", "detect", "provenance", "ranking"], n_boot=50)
+    result = run_suite(config, subject=subject_with_photos, images=outputs, workspace=workspace)
+    t = result.table.set_index("file")
+    assert len(t) == 4  # the blank image is kept, not dropped
+    assert result.metrics["likeness.face_found_rate"] == 0.75
+    assert result.metrics["likeness.verification_rate"] == 0.5
+    verified = dict(zip(result.table["id"], result.table["verified"], strict=True))
+    assert verified == {"output/a_same.png": 1.0, "output/b_same_crop.jpg": 1.0,
+                        "output/c_other.png": 0.0, "output/d_blank.png": 0.0}  # fmt: skip
+    assert result.metrics["provenance.ai_mark_rate"] == 0.25
+    assert "skipped" in result.summary["detect"]  # 2 real vs 4 generated: too few to hold any out
+    assert list(result.table["id"])[-1] == "output/d_blank.png"  # ranking puts the faceless image last
+    assert result.out_dir.is_relative_to(workspace.subject_dir(subject_with_photos))
+    assert (result.out_dir / "report.html").is_file() and result.run_id

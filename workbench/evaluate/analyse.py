@@ -1,0 +1,109 @@
+"""One pass over one image: find the face once, then derive every per-face measurement from it.
+
+Detection is the expensive step, so each image is detected once, at an analysis size where a headshot's
+face is roughly 150-250 px (HOG needs ~80 px; more only costs time), with no upsampling; only when nothing
+is found is it retried with upsampling, so small faces are not missed. Landmarks, the embedding, the skin
+colour and the quality measures all reuse that one detection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps
+
+from workbench.errors import WorkbenchError
+from workbench.evaluate.skin import SkinColour, measure_skin, srgb_to_lab
+from workbench.faces import FaceBackend, as_rgb_uint8, get_backend
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+@dataclass
+class FaceAnalysis:
+    """What the suite knows about one image."""
+
+    face_found: bool
+    n_faces: int = 0
+    face_px: float = float("nan")  # face box size at the analysis scale
+    landmarks: np.ndarray | None = None  # (68, 2) at the analysis scale
+    embedding: np.ndarray | None = None
+    skin: SkinColour | None = None
+    sharpness: float = float("nan")  # variance of the Laplacian of the face crop at 128 px
+    exposure: float = float("nan")  # mean L* of the face crop, 0-100
+    clipped: float = float("nan")  # share of face-crop pixels blown out or crushed
+    extra: dict = field(default_factory=dict)
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """An image file as RGB uint8 with its EXIF orientation applied."""
+    try:
+        with Image.open(path) as im:
+            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    except (OSError, ValueError) as exc:
+        raise WorkbenchError(
+            f"Cannot read image {path}: {exc}. Remove it from the folder or re-export it."
+        ) from exc
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def backend_for(name: str, upsample: int = 0) -> FaceBackend:
+    return get_backend(name, upsample=upsample) if name == "dlib" else get_backend(name)
+
+
+def resize_for_analysis(image: np.ndarray, analysis_size: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    scale = analysis_size / max(h, w)
+    if scale >= 1.0:
+        return image
+    return cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+
+
+def analyse(
+    image: np.ndarray,
+    backend: str = "dlib",
+    *,
+    analysis_size: int = 512,
+    retry_upsample: bool = True,
+    embed: bool = True,
+    skin: bool = True,
+) -> FaceAnalysis:
+    """Detect the largest face once and measure it (embedding, skin colour, sharpness, exposure)."""
+    small = resize_for_analysis(as_rgb_uint8(image), analysis_size)
+    detector = backend_for(backend, 0)
+    faces = detector.detect(small)
+    if not faces and retry_upsample and backend == "dlib":
+        detector = backend_for(backend, 1)
+        faces = detector.detect(small)
+    if not faces:
+        return FaceAnalysis(face_found=False)
+    face = faces[0]
+    result = FaceAnalysis(face_found=True, n_faces=len(faces), face_px=face.size, landmarks=face.landmarks)
+    if embed:
+        result.embedding = detector.embed(small, face)
+    if skin and face.landmarks is not None:
+        result.skin = measure_skin(small, face.landmarks)
+    crop = _face_crop(small, face.box)
+    if crop is not None:
+        grey = cv2.cvtColor(cv2.resize(crop, (128, 128), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+        result.sharpness = float(cv2.Laplacian(grey, cv2.CV_64F).var())
+        result.exposure = float(np.mean(srgb_to_lab(crop[::2, ::2])[..., 0]))
+        # Blown out (all channels near white) or crushed (all near black); one saturated channel is colour.
+        result.clipped = float(np.mean((crop.min(-1) >= 250) | (crop.max(-1) <= 5)))
+    return result
+
+
+def _face_crop(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray | None:
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    return image[y0:y1, x0:x1]

@@ -1,0 +1,82 @@
+"""EvalConfig: what one evaluation run measures, on what, and which thresholds it checks.
+
+A suite in ``eval/suites/*.yaml`` is this config as YAML (``stage: eval``); the run logs it back to MLflow, so
+``workbench eval --suite <that yaml>`` re-runs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from workbench.config import StageConfig, field
+from workbench.errors import WorkbenchError
+
+Metric = Literal["likeness", "skin", "detect", "provenance", "ranking", "human"]
+METRICS: tuple[str, ...] = ("likeness", "skin", "detect", "provenance", "ranking", "human")
+
+
+@dataclass
+class EvalConfig(StageConfig):
+    suite: str = field("default", help="Name of the suite (eval/suites/<name>.yaml), recorded with the run.")
+    description: str = field("", help="One line saying what the suite is for.")
+    metrics: list[Metric] = field(
+        default_factory=lambda: ["likeness", "skin", "detect", "provenance", "ranking"],
+        help="Which measurements to run: likeness, skin, detect, provenance, ranking, human.",
+    )
+    testset: str | None = field(None, help="Test set name (eval/testsets/<name>.yaml), folder or hub id.")
+    face_backend: str = field("dlib", help="Face backend for detection, landmarks and embeddings.")
+    analysis_size: int = field(
+        512, help="Longest image side (px) for face detection; larger images are shrunk."
+    )
+    retry_upsample: bool = field(True, help="Retry detection with 2x upsampling when no face is found.")
+    group_by: list[str] = field(
+        default_factory=lambda: ["mst_band"],
+        help="Metadata columns to break results down by (missing ones are noted).",
+    )
+    lightening_threshold: float = field(
+        3.0, help="An output counts as lightened when its skin L* is this much higher."
+    )
+    detector: Literal["spectral", "clip"] = field("spectral", help="AI-detectability probe features.")
+    clip_model: str | None = field(None, help="CLIP weights (hub id or folder) for detector: clip.")
+    detector_test_size: float = field(0.5, help="Share of images held out to score the detector.")
+    spectrum_size: int = field(128, help="Centre crop size (px) for the power spectrum.")
+    min_sharpness: float = field(
+        40.0, help="Least variance of the Laplacian (face crop at 128 px) for a usable image."
+    )
+    exposure_range: list[float] = field(
+        # Wide on purpose: a face's mean L* also tracks its skin tone, and a narrow range would reject deep skin
+        # (the ladder showed MST 9-10 flagged "under-exposed" at [25, 85]). Clipping catches real exposure faults.
+        default_factory=lambda: [10.0, 95.0],
+        help="Usable mean face L* range (under/over-exposure outside it).",
+    )
+    max_clipped: float = field(0.05, help="Most share of clipped face pixels for a usable image.")
+    human_answers: str | None = field(None, help="Blind-test answers file (CSV/JSONL) to score.")
+    n_boot: int = field(500, help="Bootstrap resamples for every CI.")
+    confidence: float = field(0.95, help="Confidence level of the intervals.")
+    seed: int = field(0, help="Seed for splits and bootstrap resamples.")
+    thresholds: dict[str, dict[str, float]] = field(
+        default_factory=dict,
+        help="Checks: {metric: {min: x} | {max: y}} on the flat metrics; a failure exits 1.",
+    )
+    baseline: str | None = field(None, help="Baseline to compare with: eval/baselines/<name>.json or a path.")
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.metrics) - set(METRICS))
+        if unknown:
+            raise WorkbenchError(f"Unknown metric(s) {', '.join(unknown)}: choose from {', '.join(METRICS)}.")
+        if not 0.0 < self.detector_test_size < 1.0:
+            raise WorkbenchError(f"detector_test_size={self.detector_test_size} must be between 0 and 1.")
+        if not 0.5 <= self.confidence < 1.0:
+            raise WorkbenchError(f"confidence={self.confidence} must be in [0.5, 1).")
+        if self.analysis_size < 128:
+            raise WorkbenchError(
+                f"analysis_size={self.analysis_size} is too small to find faces: use >= 128."
+            )
+        if len(self.exposure_range) != 2 or self.exposure_range[0] >= self.exposure_range[1]:
+            raise WorkbenchError("exposure_range must be two numbers, low < high (mean face L*).")
+        if self.detector == "clip" and "detect" in self.metrics and not self.clip_model:
+            raise WorkbenchError("detector: clip needs clip_model (a hub id or a local CLIP folder).")
+        for name, bounds in self.thresholds.items():
+            if not isinstance(bounds, dict) or not set(bounds) <= {"min", "max"}:
+                raise WorkbenchError(f"Threshold {name!r} must be a mapping with 'min' and/or 'max'.")

@@ -1,0 +1,275 @@
+"""The report: ``report.json`` (everything), ``report.md`` and ``report.html`` (readable), ``per_image.csv``
+and plots (per-group bars with CIs, the skin-shift scatter, the likeness histogram)."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never opens a window
+import matplotlib.pyplot as plt  # noqa: E402
+
+from workbench.errors import WorkbenchError  # noqa: E402
+
+if TYPE_CHECKING:
+    from workbench.evaluate.suite import SuiteResult
+
+
+def compare_baseline(metrics: dict[str, float], baseline: str) -> dict[str, Any]:
+    """Current vs stored metrics: ``{name: {baseline, current, delta}}`` for every metric in both."""
+    from workbench.evaluate.testsets import eval_root
+
+    path = Path(baseline)
+    if not path.is_file():
+        path = eval_root() / "baselines" / f"{baseline}.json"
+    if not path.is_file():
+        raise WorkbenchError(f"Baseline '{baseline}' not found (looked for {path}): list eval/baselines/.")
+    stored = json.loads(path.read_text())
+    rows = {}
+    for name, value in stored.get("metrics", {}).items():
+        current = metrics.get(name)
+        delta = None if current is None or value is None else current - value
+        rows[name] = {"baseline": value, "current": current, "delta": delta}
+    return {
+        "name": stored.get("name", path.stem),
+        "path": str(path),
+        "notes": stored.get("notes", ""),
+        "metrics": rows,
+    }
+
+
+def write_report(result: SuiteResult, baseline: dict[str, Any] | None) -> dict[str, Path]:
+    out = result.out_dir
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    files.update(plot_groups(result.groups, out / "plots"))
+    if "delta_L" in result.table:
+        files["skin_shift"] = plot_skin_shift(result, out / "plots" / "skin_shift.png")
+    if "median_distance" in result.table:
+        files["likeness_hist"] = plot_likeness(result, out / "plots" / "likeness_hist.png")
+    result.table.drop(columns=["reasons"], errors="ignore").to_csv(out / "per_image.csv", index=False)
+    files["per_image"] = out / "per_image.csv"
+    data = {
+        "suite": result.config.suite, "config": result.config.to_dict(), "summary": result.summary,
+        "metrics": result.metrics, "groups": result.groups, "checks": result.checks, "baseline": baseline,
+        "plots": {k: str(v.relative_to(out)) for k, v in files.items() if v.suffix == ".png"},
+    }  # fmt: skip
+    (out / "report.json").write_text(json.dumps(_clean(data), indent=2, default=str))
+    files["json"] = out / "report.json"
+    markdown = to_markdown(result, baseline, files)
+    (out / "report.md").write_text(markdown)
+    files["markdown"] = out / "report.md"
+    (out / "report.html").write_text(to_html(markdown))
+    files["html"] = out / "report.html"
+    return files
+
+
+def _clean(value: Any) -> Any:
+    """JSON without NaN (not valid JSON): NaN becomes null."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item"):
+        return _clean(value.item())
+    return value
+
+
+# -- plots -----------------------------------------------------------------------------------------------------
+def plot_groups(groups: dict[str, Any], folder: Path) -> dict[str, Path]:
+    """One figure per grouping column: a bar per group for each metric, with its CI as error bars."""
+    files = {}
+    for col, per_metric in groups.items():
+        metrics = {k: v for k, v in per_metric.items() if isinstance(v, dict) and "groups" in v}
+        if not metrics:
+            continue
+        fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.4), squeeze=False)
+        for ax, m in zip(axes[0], metrics.values(), strict=True):
+            names = list(m["groups"])
+            est = [m["groups"][g]["est"] for g in names]
+            err = [[e - m["groups"][g]["lo"] for g, e in zip(names, est, strict=True)],
+                   [m["groups"][g]["hi"] - e for g, e in zip(names, est, strict=True)]]  # fmt: skip
+            colours = ["#c0392b" if g == m["worst_group"] else "#4a78a8" for g in names]
+            ax.bar(range(len(names)), est, yerr=err, capsize=3, color=colours)
+            ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
+            ax.set_title(f"{m['label']}\n({m['better']} is better; red = worst)", fontsize=8)
+        fig.suptitle(f"by {col} (bars: mean, whiskers: bootstrap CI)", fontsize=9)
+        fig.tight_layout()
+        path = folder / f"groups_{col}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        files[f"groups_{col}"] = path
+    return files
+
+
+def plot_skin_shift(result: SuiteResult, path: Path) -> Path:
+    t = result.table.dropna(subset=["delta_L", "delta_hue"])
+    fig, ax = plt.subplots(figsize=(5, 4))
+    key = next((c for c in result.config.group_by if c in t and t[c].notna().any()), None)
+    for name, part in t.groupby(t[key].astype(str)) if key else [("all", t)]:
+        ax.scatter(part["delta_hue"], part["delta_L"], s=18, label=name, alpha=0.8)
+    thr = result.config.lightening_threshold
+    ax.axhline(thr, color="#c0392b", ls="--", lw=1, label=f"lightening threshold (+{thr} L*)")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.axvline(0, color="grey", lw=0.5)
+    ax.set_xlabel("hue shift Δh* (degrees; + = yellower)")
+    ax.set_ylabel("lightness shift ΔL* (+ = lighter)")
+    ax.set_title("Skin shift of each image vs the subject's own photos", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_likeness(result: SuiteResult, path: Path) -> Path:
+    like = result.summary.get("likeness", {})
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for col, colour in (("median_distance", "#4a78a8"), ("centroid_distance", "#8e44ad")):
+        values = result.table[col].dropna()
+        if len(values):
+            ax.hist(values, bins=20, alpha=0.6, color=colour, label=col.replace("_", " "))
+    if "threshold" in like:
+        ax.axvline(
+            like["threshold"], color="#c0392b", ls="--", label=f"same-person threshold ({like['threshold']})"
+        )
+    missing = int((result.table["face_found"] == 0).sum())
+    ax.set_xlabel(f"embedding distance to the subject ({like.get('metric', '')})")
+    ax.set_ylabel("images")
+    ax.set_title(
+        f"Likeness ({missing} image(s) without a face not shown, counted as not verified)", fontsize=8
+    )
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# -- text ------------------------------------------------------------------------------------------------------
+def _fmt(e: dict[str, Any] | None) -> str:
+    if not e or e.get("est") is None or (isinstance(e["est"], float) and math.isnan(e["est"])):
+        return "n/a"
+    return f"{e['est']:.3f} [{e['lo']:.3f}, {e['hi']:.3f}] (n={e['n']})"
+
+
+def to_markdown(result: SuiteResult, baseline: dict[str, Any] | None, files: dict[str, Path]) -> str:
+    s, cfg = result.summary, result.config
+    pct = int(round(cfg.confidence * 100))
+    lines = [f"# Evaluation report: suite `{cfg.suite}`", "", cfg.description or "", "",
+             f"Source: `{json.dumps(s.get('source', {}))}`  ", f"Images: {s['n_images']} evaluated, "
+             f"{s['n_references']} reference photos. Intervals: {pct}% (Wilson for rates, bootstrap otherwise).", ""]  # fmt: skip
+    for section in ("likeness", "skin", "detect", "provenance", "ranking"):
+        block = s.get(section)
+        if not block:
+            continue
+        lines += [f"## {section.capitalize()}", ""]
+        if "skipped" in block:
+            lines += [f"Skipped: {block['skipped']}", ""]
+            continue
+        lines += ["| metric | estimate [CI] |", "|---|---|"]
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in block.items() if isinstance(v, dict) and "est" in v]
+        lines.append("")
+        if section == "detect":
+            lines += [f"Probe: {block['backend']}, trained on {block['n_train']} images, scored on "
+                      f"{block['n_test']} held-out images (disjoint).", ""]  # fmt: skip
+        if section == "skin":
+            for sid, ref in (block.get("reference") or {}).items():
+                if ref:
+                    lines.append(f"- reference skin of `{sid}`: L* {ref['L']:.1f}, h* {ref['hue']:.1f}°, "
+                                 f"ITA {ref['ita']:.1f}°, MST {ref['mst']}")  # fmt: skip
+            lines.append("")
+        if section == "ranking":
+            lines += ["| rank | image | score | usable | why not |", "|---|---|---|---|---|"]
+            lines += [f"| {i + 1} | {r['id']} | {r['score']:.3f} | {'yes' if r['usable'] else 'no'} | {r['reasons']} |"
+                      for i, r in enumerate(block["top"])]  # fmt: skip
+            lines.append("")
+    if s.get("human"):
+        lines += [
+            "## Human blind test",
+            "",
+            "```json",
+            json.dumps(s["human"], indent=2, default=str)[:4000],
+            "```",
+            "",
+        ]
+    lines += ["## By group", ""]
+    for col, per_metric in result.groups.items():
+        lines += [f"### {col}", ""]
+        if "skipped" in per_metric:
+            lines += [f"Skipped: {per_metric['skipped']}", ""]
+            continue
+        for m in per_metric.values():
+            lines += [f"**{m['label']}** ({m['better']} is better) — worst group `{m['worst_group']}`, "
+                      f"gap {m['gap']:.3f} [{m['gap_ci'][0]:.3f}, {m['gap_ci'][1]:.3f}], ratio {m['ratio']:.3f}", "",
+                      "| group | n | estimate | CI |", "|---|---|---|---|"]  # fmt: skip
+            lines += [
+                f"| {g} | {v['n']} | {v['est']:.3f} | [{v['lo']:.3f}, {v['hi']:.3f}] |"
+                for g, v in m["groups"].items()
+            ]
+            lines.append("")
+        if f"groups_{col}" in files:
+            lines += [f"![by {col}](plots/groups_{col}.png)", ""]
+    for key in ("skin_shift", "likeness_hist"):
+        if key in files:
+            lines += [f"![{key}](plots/{files[key].name})", ""]
+    if result.checks:
+        lines += ["## Checks", "", "| metric | value | min | max | passed |", "|---|---|---|---|---|"]
+        lines += [f"| {c['metric']} | {c['value']} | {c.get('min', '')} | {c.get('max', '')} | {'yes' if c['passed'] else '**NO**'} |"
+                  for c in result.checks]  # fmt: skip
+        lines.append("")
+    if baseline:
+        lines += [f"## Against baseline `{baseline['name']}`", "", baseline.get("notes", ""), "",
+                  "| metric | baseline | current | delta |", "|---|---|---|---|"]  # fmt: skip
+        for name, row in baseline["metrics"].items():
+            cur = "n/a" if row["current"] is None else f"{row['current']:.3f}"
+            delta = "n/a" if row["delta"] is None else f"{row['delta']:+.3f}"
+            lines.append(f"| {name} | {row['baseline']} | {cur} | {delta} |")
+        lines.append("")
+    timing = s.get("timing", {})
+    if timing:
+        lines.append(
+            f"Timing: {timing['images']} images in {timing['seconds']:.1f} s ({timing['faces_per_second']:.1f} faces/s)."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def to_html(markdown: str) -> str:
+    """A minimal, dependency-free rendering of the Markdown report (tables, headings, images, paragraphs)."""
+    body, in_table = [], False
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            cells = [html.escape(c.strip()).replace("**", "") for c in line.strip("|").split("|")]
+            if set(line.replace("|", "").strip()) <= {"-"}:
+                continue
+            if not in_table:
+                body.append("<table>")
+                in_table = True
+                body.append("<tr>" + "".join(f"<th>{c}</th>" for c in cells) + "</tr>")
+            else:
+                body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+            continue
+        if in_table:
+            body.append("</table>")
+            in_table = False
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            body.append(f"<h{level}>{html.escape(line[level:].strip())}</h{level}>")
+        elif line.startswith("!["):
+            alt, src = line[2:].split("](")
+            body.append(
+                f'<img alt="{html.escape(alt)}" src="{html.escape(src.rstrip(")"))}" style="max-width:100%">'
+            )
+        elif line.strip():
+            body.append(f"<p>{html.escape(line).replace('**', '')}</p>")
+    if in_table:
+        body.append("</table>")
+    style = "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}"
+    return f"<!doctype html><html><head><meta charset='utf-8'><title>Evaluation report</title><style>{style}</style></head><body>{''.join(body)}</body></html>"

@@ -1,0 +1,406 @@
+"""Run an evaluation suite: gather the images, analyse each once, measure, break down by group, report.
+
+Two ways in:
+
+* a subject's generated images (a generation run folder or any folder) judged against the subject's own
+  photos (``originals/`` and, when intake wrote them, ``intake/embeddings.npy``);
+* a test set (``testsets``) whose rows carry demographic metadata; rows with ``role: reference`` are each
+  subject's own photos, and a ``label`` column (real | ai) feeds the detector.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import WorkbenchError
+from workbench.evaluate import detect as _detect
+from workbench.evaluate.analyse import FaceAnalysis, analyse, backend_for, list_images, load_image
+from workbench.evaluate.config import EvalConfig
+from workbench.evaluate.groups import group_table
+from workbench.evaluate.likeness import (
+    References,
+    likeness,
+    read_intake_embeddings,
+    references_from_embeddings,
+)
+from workbench.evaluate.ranking import rank
+from workbench.evaluate.skin import mst_band, pooled_skin, skin_shift
+from workbench.evaluate.stats import bootstrap_ci, wilson_interval
+from workbench.workspace import Workspace
+
+
+@dataclass
+class Item:
+    """One image to evaluate: where it is, its metadata and whether it is a reference photo."""
+
+    id: str
+    load: Any  # () -> np.ndarray
+    path: Path | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    reference: bool = False
+
+
+@dataclass
+class SuiteResult:
+    config: EvalConfig
+    out_dir: Path
+    summary: dict[str, Any]
+    metrics: dict[str, float]
+    table: pd.DataFrame
+    groups: dict[str, Any]
+    checks: list[dict[str, Any]]
+    files: dict[str, Path]
+    run_id: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(c["passed"] for c in self.checks)
+
+
+# -- gathering -------------------------------------------------------------------------------------------------
+def items_from_folder(images: Path, subject: str | None, originals: Path | None) -> list[Item]:
+    outputs = [Item(f"output/{p.relative_to(images)}", _loader(p), p, {"subject_id": subject or "subject"})
+               for p in list_images(images)]  # fmt: skip
+    if not outputs:
+        raise WorkbenchError(
+            f"No images in {images}: point --images at a generation run or a folder of PNG/JPEG."
+        )
+    refs = []
+    if originals is not None and originals.is_dir():
+        refs = [Item(f"reference/{p.name}", _loader(p), p, {"subject_id": subject or "subject"}, reference=True)
+                for p in list_images(originals)]  # fmt: skip
+    return refs + outputs
+
+
+def items_from_dataset(ds) -> list[Item]:
+    items = []
+    columns = [c for c in ds.column_names if c != "image"]
+    for i in range(len(ds)):
+        row = ds[i]
+        meta = {c: row[c] for c in columns}
+        meta.setdefault("subject_id", f"row{i}")
+        path = getattr(row["image"], "filename", None)
+        items.append(Item(Path(path).name if path else f"row{i:05d}", (lambda r=row: np.asarray(r["image"].convert("RGB"))),
+                          Path(path) if path else None, meta, reference=meta.get("role") == "reference"))  # fmt: skip
+    return items
+
+
+def _loader(path: Path):
+    return lambda: load_image(path)
+
+
+# -- the run ---------------------------------------------------------------------------------------------------
+def run_suite(
+    config: EvalConfig,
+    *,
+    subject: str | None = None,
+    images: str | Path | None = None,
+    workspace: Workspace | None = None,
+    out_dir: str | Path | None = None,
+    log: bool = True,
+) -> SuiteResult:
+    """Evaluate ``images`` against ``subject``'s photos, or the test set ``config.testset``; write the report."""
+    from workbench.evaluate.report import compare_baseline, write_report
+
+    ws = workspace or Workspace.resolve()
+    started = time.perf_counter()
+    if config.testset:
+        from workbench.evaluate.testsets import load_testset
+
+        ds, spec = load_testset(config.testset, ws)
+        items = items_from_dataset(ds)
+        source = {"testset": spec.name, "source": spec.source, "licence": spec.licence}
+    else:
+        if images is None:
+            raise WorkbenchError(
+                "Nothing to evaluate: pass --images (a folder or generation run) or --testset."
+            )
+        folder = Path(images)
+        originals = ws.originals_dir(subject) if subject else None
+        items = items_from_folder(folder, subject, originals)
+        source = {"images": str(folder), "subject": subject}
+
+    run_name = ws.new_run_name("eval")
+    if out_dir is None:
+        out_dir = ws.evaluation_dir(subject, run_name) if subject else ws.root / "evaluations" / run_name
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    analyses, spectra, crops, provenance = _analyse_all(items, config)
+    table, refs_by_subject, summary = _measure(items, analyses, config, ws, subject)
+    summary["source"] = source
+    if "ranking" in config.metrics:
+        backend = backend_for(config.face_backend)
+        table = rank(table, config, backend.threshold if "likeness" in config.metrics else None)
+        usable = int(table["usable"].sum())
+        summary["ranking"] = {
+            "usable": usable, "total": len(table),
+            "usable_yield": wilson_interval(usable, len(table), config.confidence).to_dict(),
+            "top": table.head(15)[["id", "score", "usable", "reasons"]].to_dict("records"),
+        }  # fmt: skip
+    if "detect" in config.metrics:
+        summary["detect"] = _run_detector(items, spectra, crops, config)
+    if "provenance" in config.metrics:
+        summary["provenance"] = _provenance_summary(items, provenance, config)
+    if "human" in config.metrics and config.human_answers:
+        from workbench.evaluate.human import read_answers, score_answers
+
+        summary["human"] = score_answers(read_answers(config.human_answers), config.confidence)
+
+    groups = group_table(
+        table,
+        [c for c in config.group_by],
+        n_boot=config.n_boot,
+        confidence=config.confidence,
+        seed=config.seed,
+    )
+    metrics = flat_metrics(summary, groups)
+    elapsed = time.perf_counter() - started
+    summary["timing"] = {"seconds": elapsed, "images": len(items), "faces_per_second": len(items) / elapsed}
+    metrics["timing.faces_per_second"] = len(items) / elapsed
+    checks = run_checks(metrics, config.thresholds)
+    baseline = compare_baseline(metrics, config.baseline) if config.baseline else None
+    result = SuiteResult(config, out, summary, metrics, table, groups, checks, {})
+    result.files = write_report(result, baseline)
+    if log:
+        result.run_id = _log_mlflow(result, ws, subject, run_name)
+    return result
+
+
+def _analyse_all(items: list[Item], config: EvalConfig):
+    analyses: list[FaceAnalysis] = []
+    spectra, crops, provenance = [], [], []
+    want_faces = bool({"likeness", "skin", "ranking"} & set(config.metrics))
+    for item in items:
+        image = item.load()
+        if want_faces:
+            analyses.append(analyse(image, config.face_backend, analysis_size=config.analysis_size,
+                                    retry_upsample=config.retry_upsample,
+                                    embed="likeness" in config.metrics or "ranking" in config.metrics,
+                                    skin="skin" in config.metrics))  # fmt: skip
+        else:
+            analyses.append(FaceAnalysis(face_found=False))
+        if "detect" in config.metrics:
+            if config.detector == "spectral":
+                spectra.append(_detect.azimuthal_spectrum(image, config.spectrum_size))
+            else:
+                crops.append(_detect._clip_crop(image, 224))
+        if "provenance" in config.metrics and item.path is not None and not item.reference:
+            from workbench.evaluate.provenance import read_provenance
+
+            provenance.append(read_provenance(item.path))
+    return analyses, spectra, crops, provenance
+
+
+def _measure(items, analyses, config: EvalConfig, ws: Workspace, subject: str | None):
+    backend = backend_for(config.face_backend)
+    refs_by_subject: dict[str, References | None] = {}
+    ref_skin: dict[str, Any] = {}
+    subjects = sorted({str(it.meta["subject_id"]) for it in items})
+    for sid in subjects:
+        ref_idx = [i for i, it in enumerate(items) if it.reference and str(it.meta["subject_id"]) == sid]
+        found = [i for i in ref_idx if analyses[i].face_found]
+        refs = (
+            read_intake_embeddings(ws, subject, config.face_backend) if subject and sid == subject else None
+        )
+        if refs is None and found and "likeness" in config.metrics:
+            refs = references_from_embeddings([analyses[i].embedding for i in found],
+                                              [items[i].id for i in found], config.face_backend)  # fmt: skip
+        refs_by_subject[sid] = refs
+        ref_skin[sid] = pooled_skin([analyses[i].skin for i in found]) if found else None
+
+    rows = []
+    for item, a in zip(items, analyses, strict=True):
+        if item.reference:
+            continue
+        sid = str(item.meta["subject_id"])
+        row: dict[str, Any] = {
+            "id": item.id,
+            "file": str(item.path) if item.path else "",
+            **_scalar_meta(item.meta),
+        }
+        row.update(face_found=a.face_found, n_faces=a.n_faces, face_px=a.face_px, sharpness=a.sharpness,
+                   exposure=a.exposure, clipped=a.clipped)  # fmt: skip
+        refs = refs_by_subject.get(sid)
+        if "likeness" in config.metrics and refs is not None:
+            row.update(likeness(a.embedding, refs, backend))
+        reference_skin = ref_skin.get(sid)
+        if a.skin is not None:
+            row.update(skin_L=a.skin.L, skin_a=a.skin.a, skin_b=a.skin.b, skin_hue=a.skin.hue,
+                       skin_ita=a.skin.ita, mst_measured=a.skin.mst)  # fmt: skip
+            if reference_skin is not None:
+                shift = skin_shift(a.skin, reference_skin)
+                row.update(shift, abs_delta_L=abs(shift["delta_L"]), mst_abs_steps=abs(shift["mst_steps"]),
+                           lighter=float(shift["delta_L"] > config.lightening_threshold))  # fmt: skip
+            if _is_number(row.get("mst")):
+                row["mst_abs_error"] = float(abs(a.skin.mst - int(row["mst"])))
+        # The subject's own tone (label when the test set has one, else measured on their photos) as a group.
+        if not _is_number(row.get("mst")) and reference_skin is not None:
+            row["mst"] = reference_skin.mst
+        if _is_number(row.get("mst")) and not row.get("mst_band"):
+            row["mst_band"] = mst_band(int(row["mst"]))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    for col in ("face_found", "verified"):
+        if col in table:
+            table[col] = table[col].astype(float)
+
+    summary: dict[str, Any] = {"n_images": len(table), "n_references": sum(it.reference for it in items)}
+    conf, kw = (
+        config.confidence,
+        {"n_boot": config.n_boot, "confidence": config.confidence, "seed": config.seed},
+    )
+    n_found = int(table["face_found"].sum()) if len(table) else 0
+    if "likeness" in config.metrics:
+        missing = [s for s, r in refs_by_subject.items() if r is None]
+        like: dict[str, Any] = {
+            "backend": config.face_backend, "metric": backend.metric, "threshold": backend.threshold,
+            "face_found_rate": wilson_interval(n_found, len(table), conf).to_dict(),
+        }  # fmt: skip
+        if "verified" in table:
+            like["verification_rate"] = wilson_interval(
+                int(table["verified"].sum()), len(table), conf
+            ).to_dict()
+            for col in ("centroid_distance", "nearest_distance", "median_distance"):
+                like[col] = bootstrap_ci(table[col], **kw).to_dict()
+            like["pair_match_rate"] = bootstrap_ci(table["pair_match_rate"], **kw).to_dict()
+        if missing:
+            like["no_references"] = missing
+        summary["likeness"] = like
+    if "skin" in config.metrics:
+        skin: dict[str, Any] = {
+            "reference": {s: (c.to_dict() if c else None) for s, c in ref_skin.items()},
+            "n_measured": int(table["skin_L"].notna().sum()) if "skin_L" in table else 0,
+            "lightening_threshold": config.lightening_threshold,
+        }
+        if "delta_L" in table:
+            measured = table["delta_L"].dropna()
+            skin["lightening_rate"] = wilson_interval(
+                int((measured > config.lightening_threshold).sum()), len(measured), conf
+            ).to_dict()
+            for col in ("delta_L", "delta_hue", "delta_ita", "delta_e2000", "mst_steps", "mst_abs_steps"):
+                skin[col] = bootstrap_ci(table[col], **kw).to_dict()
+        if "mst_abs_error" in table:
+            errors = table["mst_abs_error"].dropna()
+            skin["mst_abs_error"] = bootstrap_ci(errors, **kw).to_dict()
+            skin["mst_exact_rate"] = wilson_interval(int((errors == 0).sum()), len(errors), conf).to_dict()
+        summary["skin"] = skin
+    return table, refs_by_subject, summary
+
+
+def _scalar_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in meta.items() if v is None or isinstance(v, (str, int, float, bool))}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not (
+        isinstance(value, float) and math.isnan(value)
+    )
+
+
+def _run_detector(items, spectra, crops, config: EvalConfig) -> dict[str, Any]:
+    if any("label" in it.meta for it in items):
+        labels = [str(it.meta.get("label", "")).lower() for it in items]
+        keep = [i for i, lab in enumerate(labels) if lab in ("real", "ai")]
+        y = [int(labels[i] == "ai") for i in keep]
+    else:  # subject mode: the subject's photos are the real class, the outputs the generated one
+        keep = list(range(len(items)))
+        y = [0 if it.reference else 1 for it in items]
+    groups = np.array([str(items[i].meta.get("subject_id")) for i in keep])
+    try:
+        if config.detector == "spectral":
+            features = np.stack([spectra[i] for i in keep]) if keep else np.zeros((0, 1))
+        else:
+            model = _detect.load_clip_vision(config.clip_model)
+            features = _detect.clip_features([crops[i] for i in keep], model)
+        result = _detect.fit_and_score(
+            features, y, [items[i].id for i in keep], backend=config.detector,
+            groups=groups if len(set(groups)) >= 4 else None, test_size=config.detector_test_size,
+            n_boot=config.n_boot, confidence=config.confidence, seed=config.seed,
+        )  # fmt: skip
+    except WorkbenchError as exc:
+        return {"skipped": str(exc)}
+    return result.to_dict()
+
+
+def _provenance_summary(items, provenance, config: EvalConfig) -> dict[str, Any]:
+    if not provenance:
+        return {"skipped": "no image files to read (test-set rows or no outputs)"}
+    marked = sum(p.ai_marked for p in provenance)
+    params = sum(p.parameters_present for p in provenance)
+    n = len(provenance)
+    return {
+        "ai_mark_rate": wilson_interval(marked, n, config.confidence).to_dict(),
+        "parameters_rate": wilson_interval(params, n, config.confidence).to_dict(),
+        "n": n,
+    }
+
+
+# -- flat metrics, checks, MLflow ------------------------------------------------------------------------------
+def flat_metrics(summary: dict[str, Any], groups: dict[str, Any]) -> dict[str, float]:
+    """Every estimate as ``section.name`` (its CI as ``.lo`` / ``.hi``), plus group gaps and ratios."""
+    flat: dict[str, float] = {}
+    for section in ("likeness", "skin", "detect", "provenance", "ranking"):
+        for key, value in (summary.get(section) or {}).items():
+            if isinstance(value, dict) and "est" in value:
+                flat[f"{section}.{key}"] = value["est"]
+                flat[f"{section}.{key}.lo"] = value["lo"]
+                flat[f"{section}.{key}.hi"] = value["hi"]
+    for section in ("single", "2afc"):
+        block = (summary.get("human") or {}).get(section)
+        if block:
+            flat[f"human.{section}.accuracy"] = block["accuracy"]["est"]
+            flat[f"human.{section}.dprime"] = block["dprime"]
+    for col, per_metric in groups.items():
+        for name, g in per_metric.items():
+            if isinstance(g, dict) and "gap" in g:
+                flat[f"groups.{col}.{name}.gap"] = g["gap"]
+                flat[f"groups.{col}.{name}.ratio"] = g["ratio"]
+    return {k: float(v) for k, v in flat.items() if v is not None}
+
+
+def run_checks(metrics: dict[str, float], thresholds: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    checks = []
+    for name, bounds in thresholds.items():
+        value = metrics.get(name)
+        ok = value is not None and not math.isnan(value)
+        if ok and "min" in bounds:
+            ok = value >= bounds["min"]
+        if ok and "max" in bounds:
+            ok = value <= bounds["max"]
+        checks.append({"metric": name, "value": value, **bounds, "passed": bool(ok)})
+    return checks
+
+
+def _log_mlflow(result: SuiteResult, ws: Workspace, subject: str | None, run_name: str) -> str:
+    import mlflow
+
+    from workbench.tracking import stage_run
+
+    tags = {"workbench.eval.suite": result.config.suite}
+    with stage_run(ws, "eval", result.config, subject_id=subject, run_name=run_name, tags=tags) as run:
+        mlflow.log_metrics({k: v for k, v in result.metrics.items() if math.isfinite(v)})
+        mlflow.log_artifacts(str(result.out_dir), artifact_path="report")
+        return run.info.run_id
+
+
+def load_suite(name_or_path: str) -> EvalConfig:
+    """``eval/suites/<name>.yaml`` (or a YAML path) as an EvalConfig."""
+    from workbench.evaluate.testsets import eval_root
+
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = eval_root() / "suites" / f"{name_or_path}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (eval_root() / "suites").glob("*.yaml"))
+        raise WorkbenchError(
+            f"No suite '{name_or_path}': choose one of {', '.join(known)} or pass a YAML path."
+        )
+    return EvalConfig.from_yaml(path)
