@@ -1,0 +1,39 @@
+"""Scale-out: the same trainer under ``accelerate launch`` with 2 CPU processes (DDP over gloo)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_two_process_accelerate_run_completes(workspace, subject):
+    accelerate = Path(sys.executable).with_name("accelerate")
+    # --multi_gpu selects torchrun; with no GPU, accelerate runs the processes on the CPU with gloo.
+    cmd = [
+        str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29731",
+        "-m", "workbench.train", subject, "--model", "tiny", "--json",
+        "max_train_steps=4", "checkpointing_steps=2", "rank=4", "validation_inference_steps=2",
+        "validation_guidance_scale=1.0", "validation_prompts=a photo of {instance}",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout[done.stdout.index("{") :])  # only the main process prints
+    assert result["steps"] == 4
+    state = json.loads((Path(result["lora_dir"]) / "checkpoints" / "checkpoint-2" / "state.json").read_text())
+    assert state["world_size"] == 2
+    assert sorted(p.name for p in (Path(result["lora_dir"]) / "checkpoints" / "checkpoint-2").glob("rng-*")) == [
+        "rng-0.pt", "rng-1.pt",
+    ]  # fmt: skip
+    runs = mlflow.MlflowClient().search_runs(
+        [e.experiment_id for e in mlflow.MlflowClient().search_experiments()]
+    )
+    assert [r.info.status for r in runs] == ["FINISHED"]  # one run, from the main process only
