@@ -7,7 +7,7 @@ from functools import lru_cache
 from workbench.errors import WorkbenchError
 from workbench.faces.base import Face, FaceBackend, as_rgb_uint8, compare, same_person
 
-BACKENDS = ("dlib",)
+BACKENDS = ("dlib", "mediapipe", "insightface")
 
 
 @lru_cache(maxsize=8)
@@ -17,6 +17,14 @@ def get_backend(name: str = "dlib", **options) -> FaceBackend:
         from workbench.faces.dlib_backend import DlibBackend
 
         return DlibBackend(**options)
+    if name == "mediapipe":  # optional: raises MissingDependencyError naming the extra to install
+        from workbench.faces.mediapipe_backend import MediapipeBackend
+
+        return MediapipeBackend(**options)
+    if name == "insightface":  # optional: needs the package and a model pack already on this machine
+        from workbench.faces.insightface_backend import InsightFaceBackend
+
+        return InsightFaceBackend(**options)
     raise WorkbenchError(f"Unknown face backend '{name}': choose one of {', '.join(BACKENDS)}.")
 
 
