@@ -6,6 +6,7 @@ that leaves an MLflow run open or RUNNING fails. Built tiny models are cached on
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import matplotlib
@@ -22,9 +23,23 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("model-cache")
 
 
+@pytest.fixture(scope="session")
+def empty_tracking_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MLflow SQLite store with its schema already migrated (migrating takes seconds per test)."""
+    path = tmp_path_factory.mktemp("tracking-template") / "mlflow.db"
+    mlflow.MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
 @pytest.fixture(autouse=True)
-def fresh_tracking(tmp_path: Path, model_cache: Path, monkeypatch: pytest.MonkeyPatch):
+def fresh_tracking(
+    tmp_path: Path, model_cache: Path, empty_tracking_db: Path, monkeypatch: pytest.MonkeyPatch
+):
     """A fresh workspace and tracking store per test; fail the test if it leaves a run open."""
+    # With $MLFLOW_TRACKING_URI set, MLflow puts artifacts under ./mlruns: run in the test's own folder so
+    # erasure tests see everything and the checkout stays clean.
+    monkeypatch.chdir(tmp_path)
+    shutil.copyfile(empty_tracking_db, tmp_path / "mlflow.db")
     workspace_dir = tmp_path / "workspace"
     monkeypatch.setenv(ENV_VAR, str(workspace_dir))
     monkeypatch.setenv(CACHE_ENV_VAR, str(model_cache))

@@ -7,6 +7,7 @@ says how to run the same flow with real weights.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,16 +27,27 @@ NOISE_NOTICE = (
 )
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
 @dataclass
 class DemoConfig(StageConfig):
     subject_id: str = field("demo", help="Subject id the demo photos are filed under.")
     model: str = field("tiny", help="Model preset, hub id or folder (tiny runs offline in seconds).")
-    train_steps: int = field(30, help="LoRA training steps.")
+    train_recipe: str = field(
+        "experiments/train/tiny-demo.yaml", help="Training recipe (relative to the repo)."
+    )
+    train_steps: int = field(30, help="LoRA training steps (overrides the recipe).")
     presets: list[str] = field(
-        default_factory=lambda: ["soft-studio", "low-key"], help="Two (or more) style presets to generate."
+        default_factory=lambda: ["corporate", "executive"], help="Style presets or looks to generate."
     )
     images_per_preset: int = field(2, help="Images generated per preset.")
+    generate_steps: int = field(4, help="Denoising steps per image (tiny needs few; real models ~30).")
     seed: int = field(0, help="Seed of training and generation.")
+
+    def recipe_path(self) -> Path:
+        path = Path(self.train_recipe)
+        return path if path.is_absolute() or path.exists() else PROJECT_ROOT / path
 
 
 @dataclass
@@ -93,82 +105,93 @@ def mlflow_ui_command(workspace: Workspace) -> str:
 
 def run_demo(config: DemoConfig, workspace: Workspace) -> DemoSummary:
     """intake -> train -> generate -> evaluate, each a nested MLflow run under one parent 'demo' run."""
-    from workbench.evaluate import EvalConfig, evaluate
+    import mlflow
+
+    from workbench.evaluate import EvalConfig, run_suite
     from workbench.generate import GenerateConfig, generate_batch
     from workbench.intake import IntakeConfig, run_intake
+    from workbench.models import resolve_model
     from workbench.train import TrainConfig, train_lora
 
+    subject = config.subject_id
     timings: dict[str, float] = {}
     runs: dict[str, str] = {}
-    with stage_run(workspace, "demo", config, subject_id=config.subject_id, run_name="demo") as parent:
+    with stage_run(workspace, "demo", config, subject_id=subject, run_name="demo") as parent:
         start = time.perf_counter()
-        photos = sample_photo_set(workspace.root / "demo-photos")
-        intake = run_intake(photos, IntakeConfig(subject_id=config.subject_id, resolution=64), workspace)
+        resolution = resolve_model(config.model, workspace.cache_dir).resolution
+        # The photos live only in the subject's folder (intake copies them there), so `forget` erases them all.
+        with tempfile.TemporaryDirectory(prefix="workbench-demo-") as upload:
+            photos = sample_photo_set(Path(upload))
+            intake = run_intake(photos, subject, IntakeConfig(resolution=resolution), workspace)
         runs["intake"], timings["intake"] = intake.run_id, time.perf_counter() - start
 
         start = time.perf_counter()
-        train_config = TrainConfig(
-            subject_id=config.subject_id,
-            model=config.model,
-            max_train_steps=config.train_steps,
-            seed=config.seed,
+        recipe = TrainConfig.from_yaml(config.recipe_path())
+        train_config = recipe.replace(
+            model=config.model, max_train_steps=config.train_steps, seed=config.seed
         )
-        trained = train_lora(train_config, workspace)
+        trained = train_lora(workspace, subject, train_config)
         runs["train"], timings["train"] = trained.run_id, time.perf_counter() - start
 
         start = time.perf_counter()
         generate_config = GenerateConfig(
-            subject_id=config.subject_id,
+            subject=subject,
             model=config.model,
-            lora=str(trained.lora_path),
+            lora=trained.lora_file,
             presets=config.presets,
             count=config.images_per_preset * len(config.presets),
+            steps=config.generate_steps,
             seed=config.seed,
         )
         generated = generate_batch(generate_config, workspace)
-        runs["generate"], timings["generate"] = generated.run_id, time.perf_counter() - start
+        runs["generate"], timings["generate"] = generated.mlflow_run_id, time.perf_counter() - start
 
         start = time.perf_counter()
-        evaluated = evaluate(
-            EvalConfig(subject_id=config.subject_id, images=str(generated.output_dir)), workspace
-        )
+        evaluated = run_suite(EvalConfig(), subject=subject, images=generated.run_dir, workspace=workspace)
         runs["evaluate"], timings["evaluate"] = evaluated.run_id, time.perf_counter() - start
 
         metrics = {
             "intake.n_accepted": float(intake.n_accepted),
             "intake.n_photos": float(len(intake.photos)),
-            **{f"train.{k}": float(v) for k, v in trained.metrics.items()},
+            "train.final_loss": float(trained.final_loss),
+            "train.steps_per_second": float(trained.steps_per_second),
             "generate.n_images": float(len(generated.images)),
-            **{f"eval.{k}": float(v) for k, v in evaluated.metrics.items()},
+            **{f"eval.{k}": float(v) for k, v in evaluated.metrics.items() if _is_number(v)},
         }
-        import mlflow
-
-        mlflow.log_metrics({f"demo.{k}_s": v for k, v in timings.items()})
+        mlflow.log_metrics({f"{stage}_seconds": seconds for stage, seconds in timings.items()})
         summary = DemoSummary(
             parent_run_id=parent.info.run_id,
             runs=runs,
             metrics=metrics,
             paths={
                 "dataset": str(intake.dataset_dir),
-                "lora": str(trained.lora_path),
-                "images": str(generated.output_dir),
-                "report": str(evaluated.report_dir),
+                "lora": str(trained.lora_file),
+                "images": str(generated.run_dir),
+                "report": str(evaluated.out_dir),
             },
             timings_s={k: round(v, 2) for k, v in timings.items()},
             tracking_uri=tracking_uri(workspace),
             mlflow_ui=mlflow_ui_command(workspace),
-            notice=NOISE_NOTICE if trained.model in ("tiny", "tiny-sd15", "tiny-sdxl") else "",
+            notice=NOISE_NOTICE if resolve_model(config.model, workspace.cache_dir).is_tiny else "",
         )
     return summary
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and value == value  # NaN metrics (nothing to measure) are left out
 
 
 def format_summary(summary: DemoSummary) -> str:
     lines = ["Headshot Workbench demo finished.", ""]
     for stage, run_id in summary.runs.items():
         lines.append(f"  {stage:<9} run {run_id}  ({summary.timings_s.get(stage, 0):.1f} s)")
-    lines += ["", "Key metrics:"]
-    for key in sorted(summary.metrics):
-        lines.append(f"  {key:<40} {summary.metrics[key]:.4g}")
+    lines += ["", "Metrics (95% CI where measured):"]
+    metrics = summary.metrics
+    for key in sorted(k for k in metrics if not k.endswith((".lo", ".hi"))):
+        interval = (
+            f"  [{metrics[key + '.lo']:.3g}, {metrics[key + '.hi']:.3g}]" if key + ".lo" in metrics else ""
+        )
+        lines.append(f"  {key:<40} {metrics[key]:.4g}{interval}")
     lines += ["", "Files:"] + [f"  {k:<8} {v}" for k, v in summary.paths.items()]
     lines += ["", f"Parent MLflow run: {summary.parent_run_id}", f"Browse it: {summary.mlflow_ui}"]
     if summary.notice:

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from workbench import cli
 from workbench.cli import build_parser, main
 
 
-@pytest.fixture(autouse=True)
-def only_generate(monkeypatch):
-    """The other stages' command modules are written separately; build the CLI with this one only."""
-    monkeypatch.setattr(cli, "COMMANDS", {"generate": cli.COMMANDS["generate"]})
-
-
 def test_generate_json_and_resume(workspace, subject, capsys):
-    argv = ["generate", subject, "--preset", "rembrandt", "butterfly", "--count", "3", "--steps", "2",
+    argv = ["generate", "--subject", subject, "--preset", "rembrandt", "butterfly", "--count", "3", "--steps", "2",
             "--resolution", "64", "--run-name", "cli", "--json"]  # fmt: skip
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
@@ -30,19 +21,21 @@ def test_generate_json_and_resume(workspace, subject, capsys):
 
 
 def test_generate_recipe_keeps_its_values_unless_a_flag_is_given(workspace, subject, capsys):
-    assert main(["generate", subject, "--preset", "office", "--count", "2", "--steps", "2", "--resolution", "64",
+    assert main(["generate", "--subject", subject, "--preset", "office", "--count", "2", "--steps", "2", "--resolution", "64",
                  "--seed", "5", "--run-name", "r1", "--json"]) == 0  # fmt: skip
     first = json.loads(capsys.readouterr().out)
     recipe = workspace.generation_dir(subject, "r1") / "generate.yaml"
-    assert main(["generate", subject, "--recipe", str(recipe), "--run-name", "r2", "--json"]) == 0
+    assert (
+        main(["generate", "--subject", subject, "--recipe", str(recipe), "--run-name", "r2", "--json"]) == 0
+    )
     second = json.loads(capsys.readouterr().out)
     assert [i["seed"] for i in second["images"]] == [i["seed"] for i in first["images"]] == [5, 6]
 
 
 def test_generate_errors_are_one_clear_sentence(workspace, subject, capsys):
-    assert main(["generate", subject, "--preset", "nope", "--count", "1"]) == 2
+    assert main(["generate", "--subject", subject, "--preset", "nope", "--count", "1"]) == 2
     assert "Unknown preset 'nope'" in capsys.readouterr().err
-    assert main(["generate", subject, "--control", "sketch:x.png", "--count", "1"]) == 2
+    assert main(["generate", "--subject", subject, "--control", "sketch:x.png", "--count", "1"]) == 2
     assert "TYPE:REFERENCE" in capsys.readouterr().err
 
 

@@ -42,7 +42,7 @@ def test_prompt_has_token_class_word_and_fragments():
     combo = library.expand(["rembrandt", "dark", "business-suit", "head-and-shoulders"])
     assert len(combo) == 1
     job = build_job(combo[0], token="ohwx", class_word="woman", family="sd15")
-    assert job.prompt.startswith("professional headshot photograph of ohwx woman")
+    assert job.prompt.startswith("professional headshot photo of ohwx woman")
     for name in ("rembrandt", "dark", "business-suit", "head-and-shoulders"):
         assert library[name].prompt in job.prompt
     assert "flat lighting" in job.negative_prompt and "cartoon" in job.negative_prompt
@@ -149,3 +149,23 @@ def test_looks_stay_units_and_plain_presets_replace_their_members():
     mixed = library.expand(["corporate", "rembrandt", "butterfly"])
     assert [[p.name for p in c][2] for c in mixed] == ["rembrandt", "butterfly"]
     assert all(c[-1].name == "corporate" and "light-grey" in [p.name for p in c] for c in mixed)
+
+
+def test_every_preset_combination_fits_the_clip_context(tmp_path):
+    """CLIP reads 77 tokens and drops the rest silently, so a long prompt loses its last styles."""
+    import itertools
+
+    from workbench.generate import build_job, load_presets
+    from workbench.models.tokenizer import build_clip_tokenizer
+
+    tokenizer = build_clip_tokenizer(tmp_path)
+    library = load_presets()
+    categories = [c for c in library.categories() if c != "look"]
+    combos = [
+        list(c) for c in itertools.product(*[[library[n] for n in library.names(c)] for c in categories])
+    ]
+    combos += [combo for look in library.names("look") for combo in library.expand([look])]
+    for combo in combos:
+        job = build_job(combo, token="ohwx", class_word="person", family="sd15")
+        for text in (job.prompt, job.negative_prompt):
+            assert len(tokenizer(text).input_ids) <= 77, f"{[p.name for p in combo]}: {text!r} is too long"

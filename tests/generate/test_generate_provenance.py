@@ -39,7 +39,7 @@ def test_png_carries_parameters_and_ai_mark(workspace, subject, tiny_lora):
     assert found["ai_generated"] and found["digital_source_type"] == DIGITAL_SOURCE_TYPE
     assert params["model"] == "tiny" and params["lora"].endswith("pytorch_lora_weights.safetensors")
     assert len(params["lora_sha256"]) == 64 and params["lora_scale"] == 0.8
-    assert params["prompt"].startswith("professional headshot photograph of ohwx woman")
+    assert params["prompt"].startswith("professional headshot photo of ohwx woman")
     assert (params["steps"], params["width"], params["height"], params["seed"]) == (2, 64, 64, 0)
     assert "Negative prompt:" in found["parameters_text"] and "Seed: 0" in found["parameters_text"]
     assert found["watermark_checked"] is False  # invisible-watermark is not installed here

@@ -2,31 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-
-
-@pytest.fixture(scope="session")
-def _empty_tracking_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An MLflow SQLite store with its schema already migrated (migrating takes seconds per test)."""
-    import mlflow
-
-    path = tmp_path_factory.mktemp("tracking-template") / "mlflow.db"
-    mlflow.MlflowClient(f"sqlite:///{path}").search_experiments()
-    return path
-
-
-@pytest.fixture(autouse=True)
-def _run_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _empty_tracking_db: Path):
-    # With MLFLOW_TRACKING_URI set (as the shared fixture does), MLflow puts artifacts under ./mlruns:
-    # keep them inside the test's own folder so the erasure tests see everything and the checkout stays clean.
-    monkeypatch.chdir(tmp_path)
-    # The shared fixture points MLflow at tmp_path/mlflow.db; start it from the migrated empty store.
-    shutil.copyfile(_empty_tracking_db, tmp_path / "mlflow.db")
 
 
 @pytest.fixture(scope="session")

@@ -79,8 +79,8 @@ def test_retention_expires_subjects(two_subjects, workspace, capsys):
     assert [r["subject_id"] for r in reports] == [GONE]
     assert workspace.subjects() == [KEPT] and _runs_of(GONE) == []
 
-    # The CLI: `forget @expired` with nothing expired, then `forget ID --json`.
-    assert main(["forget", "@expired", "--workspace", str(workspace.root)]) == 0
+    # The CLI: `forget --expired` with nothing expired, then `forget ID --json`.
+    assert main(["forget", "--expired", "--workspace", str(workspace.root)]) == 0
     assert "No subject has expired" in capsys.readouterr().out
     assert main(["forget", KEPT, "--json", "--workspace", str(workspace.root)]) == 0
     report = json.loads(capsys.readouterr().out)

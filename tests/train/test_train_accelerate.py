@@ -19,7 +19,7 @@ def test_two_process_accelerate_run_completes(workspace, subject):
     cmd = [
         str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
         "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29731",
-        "-m", "workbench.train", subject, "--model", "tiny", "--json",
+        "-m", "workbench.train", "--subject", subject, "--model", "tiny", "--json",
         "max_train_steps=4", "checkpointing_steps=2", "rank=4", "validation_inference_steps=2",
         "validation_guidance_scale=1.0", "validation_prompts=a photo of {instance}",
     ]  # fmt: skip

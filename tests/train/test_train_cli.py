@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -18,18 +19,26 @@ FAST = [
 
 
 def test_cli_trains_with_a_recipe_and_overrides(subject, capsys):
-    assert main(["train", subject, "max_train_steps=3", *FAST, "--recipe", "experiments/train/tiny-demo.yaml",
-                 "--json"]) == 0  # fmt: skip
+    recipe = Path(__file__).resolve().parents[2] / "experiments" / "train" / "tiny-demo.yaml"
+    assert (
+        main(["train", "--subject", subject, "--recipe", str(recipe), "max_train_steps=3", *FAST, "--json"])
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["steps"] == 3 and result["model_version"] == "1"
 
 
 def test_module_entry_point_takes_overrides_anywhere(subject, capsys):
-    assert module_main([subject, "--model", "tiny", "max_train_steps=2", *FAST, "register_model=false"]) == 0
+    assert (
+        module_main(
+            ["--subject", subject, "--model", "tiny", "max_train_steps=2", *FAST, "register_model=false"]
+        )
+        == 0
+    )
     assert "trained 2 steps" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv", [["train", "nobody"], ["train", "x", "rank=zero"]])
+@pytest.mark.parametrize("argv", [["train", "--subject", "nobody"], ["train", "--subject", "x", "rank=zero"]])
 def test_cli_errors_are_one_clear_line(subject, capsys, argv):
     assert main(argv) == 2
     err = capsys.readouterr().err

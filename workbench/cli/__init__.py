@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import os
 import re
 import sys
 import types
@@ -27,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "train": "workbench.cli.train:train",
     "generate": "workbench.cli.generate:generate",
     "eval": "workbench.cli.evaluate:evaluate",
+    "sweep": "workbench.cli.sweep:sweep",
     "ui": "workbench.cli.ui:ui",
 }
 
@@ -61,7 +63,14 @@ def _unwrap_optional(hint: Any) -> Any:
 
 
 def add_function_arguments(parser: argparse.ArgumentParser, func: Callable[..., Any]) -> None:
-    """Positional parameters without defaults become arguments; the rest become ``--flags``."""
+    """Map a signature to arguments.
+
+    - positional parameters without a default -> positional arguments (``list[...]`` takes one or more);
+    - positional-only parameters with a default -> optional positional arguments;
+    - keyword-only parameters without a default -> required ``--flags`` (``--subject ID``);
+    - ``overrides: list[str]`` -> any number of ``KEY=VALUE`` arguments;
+    - everything else -> ``--flags`` (``bool`` -> ``--x/--no-x``).
+    """
     _, helps = _doc_parts(func)
     hints = typing.get_type_hints(func)
     for name, param in inspect.signature(func).parameters.items():
@@ -74,9 +83,18 @@ def add_function_arguments(parser: argparse.ArgumentParser, func: Callable[..., 
         if get_origin(inner) is Literal:
             kwargs["choices"] = list(get_args(inner))
             inner = type(get_args(inner)[0])
-        if param.default is inspect.Parameter.empty:
+        required = param.default is inspect.Parameter.empty
+        if param.kind is inspect.Parameter.KEYWORD_ONLY and required:
+            parser.add_argument(
+                flag, dest=name, nargs="+" if is_list else None, type=inner, required=True, **kwargs
+            )
+        elif required:
             parser.add_argument(name, nargs="+" if is_list else None, type=inner, **kwargs)
-        elif param.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and is_list and name == "overrides":
+        elif param.kind is inspect.Parameter.POSITIONAL_ONLY:
+            parser.add_argument(
+                name, nargs="*" if is_list else "?", type=inner, default=param.default, **kwargs
+            )
+        elif is_list and name == "overrides":
             parser.add_argument(name, nargs="*", default=[], metavar="KEY=VALUE", **kwargs)
         elif hint is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=param.default, **kwargs)
@@ -88,6 +106,18 @@ def add_function_arguments(parser: argparse.ArgumentParser, func: Callable[..., 
             )
 
 
+def command_parser(name: str, parent: Any = None) -> argparse.ArgumentParser:
+    func = load_command(name)
+    description, _ = _doc_parts(func)
+    kwargs = {"description": description, "formatter_class": argparse.RawDescriptionHelpFormatter}
+    if parent is None:
+        parser = argparse.ArgumentParser(prog=f"workbench {name}", **kwargs)
+    else:
+        parser = parent.add_parser(name, help=description.splitlines()[0] if description else "", **kwargs)
+    add_function_arguments(parser, func)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workbench",
@@ -95,25 +125,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        func = load_command(name)
-        description, _ = _doc_parts(func)
-        summary = description.splitlines()[0] if description else ""
-        command = sub.add_parser(
-            name, help=summary, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
-        )
-        add_function_arguments(command, func)
+        command_parser(name, sub)
     return parser
 
 
+def _quiet_libraries() -> None:
+    """Keep the terminal for our own progress bars and messages, not per-weight loading bars and notices."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = vars(parser.parse_args(argv))
-    name = args.pop("command")
-    if name is None:
-        parser.print_help()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _quiet_libraries()
+    if not argv or argv[0] not in COMMANDS:
+        build_parser().parse_args(argv or ["--help"])  # prints help, or the "invalid choice" error
         return 2
+    name = argv[0]
+    # Intermixed parsing lets KEY=VALUE overrides and photos sit anywhere among the flags; argparse cannot
+    # do that through subparsers, so the subcommand gets its own parser.
+    args = vars(command_parser(name).parse_intermixed_args(argv[1:]))
+    func = load_command(name)
+    positional = [
+        args.pop(p.name) for p in inspect.signature(func).parameters.values() if p.kind is p.POSITIONAL_ONLY
+    ]
     try:
-        result = load_command(name)(**args)
+        result = func(*positional, **args)
     except (WorkbenchError, MissingDependencyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 def generate(
+    *,
     subject: str,
     lora: str | None = None,
     preset: list[str] | None = None,
@@ -24,15 +25,15 @@ def generate(
     json: bool = False,
     workspace: str | None = None,
 ) -> int:
-    """Generate COUNT variations of SUBJECT in the chosen style presets, tracked as one MLflow run.
+    """Generate COUNT variations of a subject in the chosen style presets, tracked as one MLflow run.
 
     Presets of the same category (e.g. two lightings) are varied across the batch; looks (corporate, executive,
     creative) bundle one preset per category. Every PNG carries its generation parameters and an IPTC
     "trainedAlgorithmicMedia" mark. Rerun with the same --run-name to resume an interrupted batch.
 
     Examples:
-      workbench generate alice --lora workspace/subjects/alice/loras/train-1 --preset executive --count 40
-      workbench generate alice --preset rembrandt butterfly dark --control landmarks:pose:three-quarter-left
+      workbench generate --subject alice --lora workspace/subjects/alice/loras/train-1 --preset executive --count 40
+      workbench generate --subject alice --preset rembrandt butterfly dark --control landmarks:pose:three-quarter-left
 
     Args:
       subject: Subject id in the workspace.

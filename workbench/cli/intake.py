@@ -8,12 +8,11 @@ from typing import Literal
 
 from workbench.errors import WorkbenchError
 
-EXPIRED = "@expired"  # not a valid subject id, so it can never name a real subject
-
 
 def intake(
     photos: list[str],
-    subject: str | None = None,
+    *,
+    subject: str,
     json: bool = False,
     workspace: str | None = None,
     recipe: str | None = None,
@@ -46,15 +45,12 @@ def intake(
     """
     from workbench.intake import IntakeConfig, run_intake
 
-    if not subject:
-        raise WorkbenchError("Name the subject: `workbench intake --subject ID PHOTO_OR_FOLDER...`.")
     config = IntakeConfig.from_yaml(recipe) if recipe else IntakeConfig()
     config = config.replace(
-        subject_id=subject,
         resolution=resolution, token=token, class_word=class_word, face_backend=face_backend,
         retention_days=retention_days, log_originals=log_originals or None,
     )  # fmt: skip
-    result = run_intake(photos, config, workspace)
+    result = run_intake(photos, subject, config, workspace)
     if json:
         print(_json.dumps(result.to_dict(), indent=2, default=str))
     else:
@@ -69,24 +65,29 @@ def intake(
     return 0
 
 
-def forget(subject: str, json: bool = False, workspace: str | None = None) -> int:
+def forget(
+    subject: str | None = None, /, *, expired: bool = False, json: bool = False, workspace: str | None = None
+) -> int:
     """Erase everything of one subject: photos, crops, embeddings, LoRAs, images and its MLflow runs.
 
-    Reports what was removed. Pass @expired instead of an id to erase every subject whose retention
-    period has run out (intake also does this each time it runs).
+    Reports what was removed. `workbench forget --expired` erases every subject whose retention period has
+    run out (intake also does this each time it runs).
 
     Args:
-      subject: the subject's id, or @expired.
+      subject: the subject's id.
+      expired: erase every expired subject instead of one.
       json: print the report as JSON.
       workspace: workspace folder (default: $WORKBENCH_WORKSPACE or ./workspace).
     """
     from workbench.intake import expire_subjects, forget_subject
 
-    reports = expire_subjects(workspace) if subject == EXPIRED else [forget_subject(subject, workspace)]
+    if expired == bool(subject):
+        raise WorkbenchError("Name one subject (`workbench forget ID`) or pass --expired, not both.")
+    reports = expire_subjects(workspace) if expired else [forget_subject(subject, workspace)]
     if json:
-        print(_json.dumps(reports if subject == EXPIRED else reports[0], indent=2, default=str))
+        print(_json.dumps(reports if expired else reports[0], indent=2, default=str))
         return 0
-    if subject == EXPIRED and not reports:
+    if expired and not reports:
         print("No subject has expired.")
     for report in reports:
         if not report["found"]:

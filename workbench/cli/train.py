@@ -6,6 +6,7 @@ import json as _json
 
 
 def train(
+    *,
     subject: str,
     model: str | None = None,
     recipe: str | None = None,
@@ -16,11 +17,11 @@ def train(
 ) -> int:
     """Train a DreamBooth-LoRA of a subject on its intake dataset (tracked in MLflow, registered as a model).
 
-    Examples (KEY=VALUE overrides go right after the subject):
-      workbench train alice max_train_steps=50 --model tiny
-      workbench train alice rank=32 --model sdxl --recipe experiments/train/sdxl-faces.yaml
-      workbench train alice --resume
-      accelerate launch --num_processes 2 -m workbench.train alice --model sdxl
+    Examples:
+      workbench train --subject alice --model tiny max_train_steps=50
+      workbench train --subject alice --model sdxl --recipe experiments/train/sdxl-faces.yaml rank=32
+      workbench train --subject alice --resume
+      accelerate launch --multi_gpu --num_processes 2 -m workbench.train --subject alice --model sdxl
 
     Args:
       subject: Subject id (its intake dataset is subjects/<id>/dataset/).

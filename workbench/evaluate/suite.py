@@ -10,6 +10,7 @@ Two ways in:
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -66,8 +67,10 @@ class SuiteResult:
 
 # -- gathering -------------------------------------------------------------------------------------------------
 def items_from_folder(images: Path, subject: str | None, originals: Path | None) -> list[Item]:
-    outputs = [Item(f"output/{p.relative_to(images)}", _loader(p), p, {"subject_id": subject or "subject"})
-               for p in list_images(images)]  # fmt: skip
+    outputs = _generation_items(images, subject) or [
+        Item(f"output/{p.relative_to(images)}", _loader(p), p, {"subject_id": subject or "subject"})
+        for p in list_images(images)
+    ]
     if not outputs:
         raise WorkbenchError(
             f"No images in {images}: point --images at a generation run or a folder of PNG/JPEG."
@@ -77,6 +80,22 @@ def items_from_folder(images: Path, subject: str | None, originals: Path | None)
         refs = [Item(f"reference/{p.name}", _loader(p), p, {"subject_id": subject or "subject"}, reference=True)
                 for p in list_images(originals)]  # fmt: skip
     return refs + outputs
+
+
+def _generation_items(run_dir: Path, subject: str | None) -> list[Item]:
+    """The images a generation run recorded in its manifest (never its contact sheet), with their presets."""
+    manifest = run_dir / "manifest.jsonl"
+    if not manifest.is_file():
+        return []
+    items = []
+    for line in manifest.read_text().splitlines():
+        record = json.loads(line) if line.strip() else None
+        if record and (run_dir / record["file"]).is_file():
+            meta = {"subject_id": subject or "subject", "preset": "+".join(record.get("presets") or []),
+                    "seed": record.get("seed")}  # fmt: skip
+            path = run_dir / record["file"]
+            items.append(Item(f"output/{record['file']}", _loader(path), path, meta))
+    return items
 
 
 def items_from_dataset(ds) -> list[Item]:
@@ -262,6 +281,7 @@ def _measure(items, analyses, config: EvalConfig, ws: Workspace, subject: str | 
         missing = [s for s, r in refs_by_subject.items() if r is None]
         like: dict[str, Any] = {
             "backend": config.face_backend, "metric": backend.metric, "threshold": backend.threshold,
+            "faces_found": n_found, "faces_missing": len(table) - n_found,  # missing faces count as failures
             "face_found_rate": wilson_interval(n_found, len(table), conf).to_dict(),
         }  # fmt: skip
         if "verified" in table:
@@ -346,10 +366,14 @@ def _provenance_summary(items, provenance, config: EvalConfig) -> dict[str, Any]
 # -- flat metrics, checks, MLflow ------------------------------------------------------------------------------
 def flat_metrics(summary: dict[str, Any], groups: dict[str, Any]) -> dict[str, float]:
     """Every estimate as ``section.name`` (its CI as ``.lo`` / ``.hi``), plus group gaps and ratios."""
-    flat: dict[str, float] = {}
+    flat: dict[str, float] = {"n_images": summary["n_images"], "n_references": summary["n_references"]}
     for section in ("likeness", "skin", "detect", "provenance", "ranking"):
         for key, value in (summary.get(section) or {}).items():
-            if isinstance(value, dict) and "est" in value:
+            if isinstance(value, int) and not isinstance(
+                value, bool
+            ):  # counts (faces found, images measured)
+                flat[f"{section}.{key}"] = value
+            elif isinstance(value, dict) and "est" in value:
                 flat[f"{section}.{key}"] = value["est"]
                 flat[f"{section}.{key}.lo"] = value["lo"]
                 flat[f"{section}.{key}.hi"] = value["hi"]

@@ -15,12 +15,12 @@ from typing import Any
 from workbench.generate.presets import Preset
 
 DEFAULT_TEMPLATE = (
-    "professional headshot photograph of {subject}, {framing}, {outfit}, {lighting}, {backdrop}, "
-    "sharp focus on the eyes, 85mm lens, natural skin texture, photorealistic"
+    # Kept short: CLIP reads 77 tokens and silently drops the rest (tests check every look fits).
+    "professional headshot photo of {subject}, {framing}, {outfit}, {lighting}, {backdrop}, 85mm, photorealistic"
 )
 DEFAULT_NEGATIVE = (
-    "cartoon, illustration, painting, 3d render, anime, deformed face, asymmetrical eyes, extra fingers, "
-    "blurry, lowres, jpeg artifacts, watermark, text, logo, oversaturated, plastic skin, airbrushed"
+    "cartoon, illustration, painting, 3d render, deformed face, asymmetrical eyes, "
+    "blurry, lowres, jpeg artifacts, watermark, text, plastic skin"
 )
 FALLBACK_TOKEN, FALLBACK_CLASS = "sks", "person"
 #: Sampling defaults when neither the config nor a preset sets a value.

@@ -69,26 +69,23 @@ class IntakeResult:
 
 def run_intake(
     photos: list[str | Path],
-    subject_id: str | IntakeConfig | None = None,
-    config: IntakeConfig | Workspace | str | Path | None = None,
+    subject_id: str,
+    config: IntakeConfig | None = None,
     workspace: Workspace | str | Path | None = None,
     *,
     now: datetime | None = None,
 ) -> IntakeResult:
     """Check ``photos`` (files or folders), build the subject's aligned training set and log an intake run.
 
-    Call it as ``run_intake(photos, "alice", config, workspace)`` or, like the other stages, with the subject
-    in the config: ``run_intake(photos, IntakeConfig(subject_id="alice"), workspace)``. The subject's dataset
-    is rebuilt from the photos of this call; originals of earlier calls are kept.
+    Called as ``run_intake(photos, "alice", config, workspace)``, like ``train_lora``: the subject is data and
+    the config is a recipe that can be reused for any subject. The subject's dataset is rebuilt from the
+    photos of this call; originals of earlier calls are kept.
     """
     import mlflow
 
     from workbench.tracking import log_json, stage_run
 
-    if isinstance(subject_id, IntakeConfig):  # the (photos, config, workspace) form
-        workspace = config if workspace is None else workspace
-        config, subject_id = subject_id, subject_id.subject_id
-    config = config if isinstance(config, IntakeConfig) else IntakeConfig()
+    config = config or IntakeConfig()
     subject_id = subject_id or config.subject_id
     if not subject_id:
         raise WorkbenchError(
