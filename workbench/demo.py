@@ -7,6 +7,7 @@ says how to run the same flow with real weights.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -99,7 +100,10 @@ def _white_balance(image: Image.Image, gains: tuple[float, float, float]) -> Ima
 def mlflow_ui_command(workspace: Workspace) -> str:
     uri = tracking_uri(workspace)
     if uri.startswith("sqlite:///"):
-        return f"mlflow ui --backend-store-uri {uri} --port 5000  # then open http://127.0.0.1:5000"
+        # The environment's own mlflow, so the command works without activating the venv.
+        local = Path(sys.executable).with_name("mlflow")
+        mlflow_bin = str(local) if local.is_file() else "mlflow"
+        return f"{mlflow_bin} ui --backend-store-uri {uri} --port 5000  # then open http://127.0.0.1:5000"
     return f"open your tracking server: {uri}"
 
 

@@ -17,9 +17,9 @@ from typing import Any, Literal
 import torch
 
 from workbench.errors import ModelNotAvailableError, WorkbenchError
+from workbench.models.families import Family, pipeline_class
 from workbench.models.tiny import TINY_PRESETS, ensure_tiny_pipeline, tiny_info
 
-Family = Literal["sd15", "sdxl"]
 ALLOW_DOWNLOAD_ENV = "WORKBENCH_ALLOW_DOWNLOAD"
 
 # The usual hub ids for the real presets, with their native resolution.
@@ -87,18 +87,6 @@ def _local_source(spec: str, path: Path) -> ModelSource:
         else 8
     )
     return ModelSource(spec, "local", family, str(path.resolve()), int(sample) * factor)
-
-
-def pipeline_class(family: Family, controlnet: bool = False) -> Any:
-    import diffusers
-
-    names = {
-        ("sd15", False): "StableDiffusionPipeline",
-        ("sdxl", False): "StableDiffusionXLPipeline",
-        ("sd15", True): "StableDiffusionControlNetPipeline",
-        ("sdxl", True): "StableDiffusionXLControlNetPipeline",
-    }
-    return getattr(diffusers, names[(family, controlnet)])
 
 
 def downloads_allowed() -> bool:

@@ -20,6 +20,7 @@ import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
+from workbench.models.families import pipeline_class
 from workbench.models.tokenizer import build_clip_tokenizer
 
 TINY_PRESETS = {"tiny": "tiny-sd15", "tiny-sd15": "tiny-sd15", "tiny-sdxl": "tiny-sdxl"}
@@ -75,8 +76,6 @@ def ensure_tiny_pipeline(preset: str, cache_dir: Path) -> Path:
     target = cache_dir / "models" / f"{name}-{config_fingerprint(name)}"
     if (target / "model_index.json").is_file():
         return target
-    from workbench.models.sources import pipeline_class  # local import: sources imports this module
-
     target.parent.mkdir(parents=True, exist_ok=True)
     # Build in a temporary folder and rename, so a crash never leaves a half-written model behind.
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:

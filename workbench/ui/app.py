@@ -25,8 +25,8 @@ from workbench.errors import MissingDependencyError, WorkbenchError  # noqa: E40
 from workbench.ui import blindtest as bt  # noqa: E402
 from workbench.ui import handlers as H  # noqa: E402
 from workbench.ui import runs as R  # noqa: E402
+from workbench.ui.handlers import MAX_PHOTO_MB, MAX_PHOTOS  # noqa: E402
 from workbench.ui.jobs import JobBoard  # noqa: E402
-from workbench.ui.launch import MAX_PHOTO_MB, MAX_PHOTOS  # noqa: E402
 from workbench.ui.sessions import Viewer  # noqa: E402
 from workbench.workspace import Workspace  # noqa: E402
 

@@ -19,9 +19,11 @@ import pandas as pd
 from PIL import Image, ImageOps
 
 from workbench.errors import WorkbenchError
-from workbench.ui.launch import MAX_PHOTO_MB, MAX_PHOTOS
 from workbench.ui.sessions import Viewer
 from workbench.workspace import Workspace
+
+MAX_PHOTOS = 20  # the 1-20; more photos add little likeness and much training time
+MAX_PHOTO_MB = 25  # a 48 MP phone JPEG is ~15 MB; anything larger is rarely a photo of a face
 
 MODEL_CHOICES = ["tiny", "tiny-sdxl", "sd15", "sdxl"]
 CONTROL_CHOICES = ["none", "landmarks", "canny", "depth", "openpose"]

@@ -18,8 +18,6 @@ from workbench.workspace import Workspace
 AUTH_ENV_VAR = "WORKBENCH_UI_AUTH"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
-MAX_PHOTOS = 20  # the 1-20; more photos add little likeness and much training time
-MAX_PHOTO_MB = 25  # a 48 MP phone JPEG is ~15 MB; anything larger is rarely a photo of a face
 _LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
 
 Credentials = list[tuple[str, str]]
