@@ -7,12 +7,11 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from PIL.PngImagePlugin import PngInfo
 
 from workbench.errors import WorkbenchError
 from workbench.evaluate.human import dprime_yes_no, read_answers, score_answers
-from workbench.evaluate.provenance import IPTC_SOURCE_TYPE_URI, read_provenance
 from workbench.evaluate.stats import wilson_interval
+from workbench.generate.provenance import DIGITAL_SOURCE_TYPE, read_provenance, save_png
 
 
 def test_wilson_interval_known_values():
@@ -53,13 +52,10 @@ def test_dprime_correction_and_bad_files(tmp_path):
 
 def test_provenance_mark_is_read_and_lost_on_reencoding(tmp_path):
     image = Image.fromarray(np.full((32, 32, 3), 100, np.uint8))
-    info = PngInfo()
-    info.add_itxt("XML:com.adobe.xmp", f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description '
-                  f'Iptc4xmpExt:DigitalSourceType="{IPTC_SOURCE_TYPE_URI}"/></x:xmpmeta>')  # fmt: skip
-    info.add_text("workbench", json.dumps({"seed": 3}))
-    image.save(tmp_path / "marked.png", pnginfo=info)
+    save_png(image, tmp_path / "marked.png", {"seed": 3, "prompt": "a photo", "negative_prompt": ""})
     found = read_provenance(tmp_path / "marked.png")
-    assert found.ai_marked and found.parameters_present and found.digital_source_type == IPTC_SOURCE_TYPE_URI
+    assert found["ai_generated"] and found["parameters"]["seed"] == 3
+    assert found["digital_source_type"] == DIGITAL_SOURCE_TYPE
     Image.open(tmp_path / "marked.png").convert("RGB").save(tmp_path / "shared.jpg", quality=85)
     lost = read_provenance(tmp_path / "shared.jpg")
-    assert not lost.ai_marked and not lost.parameters_present and not lost.xmp_present
+    assert not lost["ai_generated"] and lost["parameters"] is None and lost["xmp"] is None

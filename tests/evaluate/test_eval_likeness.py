@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 from PIL import Image
 
@@ -29,16 +27,14 @@ def test_same_person_verified_different_person_not(
 def test_suite_over_a_folder_counts_missing_faces_and_reads_marks(
     astronaut, grace_hopper, workspace, subject_with_photos, tmp_path, blurred_resized
 ):
-    from PIL.PngImagePlugin import PngInfo
+    from workbench.generate.provenance import save_png
 
     outputs = tmp_path / "outputs"
     outputs.mkdir()
-    marked = PngInfo()
-    marked.add_itxt("XML:com.adobe.xmp", '<x:xmpmeta xmlns:x="adobe:ns:meta/"><Iptc4xmpExt:DigitalSourceType>'
-                    "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
-                    "</Iptc4xmpExt:DigitalSourceType></x:xmpmeta>")  # fmt: skip
-    marked.add_text("parameters", json.dumps({"seed": 1, "preset": "studio"}))
-    Image.fromarray(blurred_resized(astronaut)).save(outputs / "a_same.png", pnginfo=marked)
+    # Only this image carries the mark, written by the generate stage's own writer.
+    save_png(
+        Image.fromarray(blurred_resized(astronaut)), outputs / "a_same.png", {"seed": 1, "prompt": "studio"}
+    )
     Image.fromarray(astronaut[20:340, 60:380]).save(outputs / "b_same_crop.jpg", quality=60)
     Image.fromarray(grace_hopper).save(outputs / "c_other.png")
     Image.fromarray(np.full((256, 256, 3), 128, np.uint8)).save(outputs / "d_blank.png")

@@ -212,7 +212,8 @@ def _analyse_all(items: list[Item], config: EvalConfig):
             else:
                 crops.append(_detect._clip_crop(image, 224))
         if "provenance" in config.metrics and item.path is not None and not item.reference:
-            from workbench.evaluate.provenance import read_provenance
+            # The generate stage's own reader: one definition of the mark for writing and for checking.
+            from workbench.generate.provenance import read_provenance
 
             provenance.append(read_provenance(item.path))
     return analyses, spectra, crops, provenance
@@ -353,14 +354,18 @@ def _run_detector(items, spectra, crops, config: EvalConfig) -> dict[str, Any]:
 def _provenance_summary(items, provenance, config: EvalConfig) -> dict[str, Any]:
     if not provenance:
         return {"skipped": "no image files to read (test-set rows or no outputs)"}
-    marked = sum(p.ai_marked for p in provenance)
-    params = sum(p.parameters_present for p in provenance)
     n = len(provenance)
-    return {
+    marked = sum(p["ai_generated"] for p in provenance)
+    params = sum(p["parameters"] is not None or p["parameters_text"] is not None for p in provenance)
+    summary = {
         "ai_mark_rate": wilson_interval(marked, n, config.confidence).to_dict(),
         "parameters_rate": wilson_interval(params, n, config.confidence).to_dict(),
         "n": n,
     }
+    if all(p["watermark_checked"] for p in provenance):  # only when a watermark decoder is installed
+        found = sum(p["watermark"] is not None for p in provenance)
+        summary["watermark_rate"] = wilson_interval(found, n, config.confidence).to_dict()
+    return summary
 
 
 # -- flat metrics, checks, MLflow ------------------------------------------------------------------------------
