@@ -73,3 +73,11 @@ def test_demo_command_prints_json(capsys, monkeypatch):
     payload = json.loads(capsys.readouterr().out)
     assert set(payload["runs"]) == set(STAGES)
     assert payload["metrics"]["generate.n_images"] == 2
+
+
+def test_demo_runs_the_sdxl_shape_end_to_end(capsys):
+    assert main(["demo", "--model", "tiny-sdxl", "--steps", "4", "--images-per-preset", "1", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    train = mlflow.MlflowClient().get_run(payload["runs"]["train"])
+    assert train.data.params["model"] == "tiny-sdxl"
+    assert payload["metrics"]["generate.n_images"] == 2
