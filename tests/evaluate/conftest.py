@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from workbench.faces import get_backend
+from workbench.intake.dataset import save_embeddings
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +24,7 @@ def dlib_faces(astronaut: np.ndarray, grace_hopper: np.ndarray) -> dict[str, obj
 
 @pytest.fixture
 def subject_with_photos(workspace, astronaut: np.ndarray, dlib_faces) -> str:
-    """Subject 'eileen': the astronaut photo as original, and intake-style embeddings.npy + embeddings.json."""
+    """Subject 'eileen': the astronaut photo as original, and its reference embeddings written by intake."""
     subject = "eileen"
     workspace.write_subject(subject)
     originals = workspace.originals_dir(subject)
@@ -36,12 +35,10 @@ def subject_with_photos(workspace, astronaut: np.ndarray, dlib_faces) -> str:
     backend = get_backend("dlib", upsample=0)
     face = backend.detect(flipped)[0]
     embeddings = np.stack([dlib_faces["astronaut"][1], backend.embed(flipped, face)])
-    intake = workspace.intake_dir(subject)
-    intake.mkdir(parents=True)
-    np.save(intake / "embeddings.npy", embeddings)
-    (intake / "embeddings.json").write_text(
-        json.dumps({"backend": "dlib", "files": ["astronaut.png", "astronaut_flipped.png"]})
-    )
+    save_embeddings(
+        workspace.intake_dir(subject) / "embeddings.npz", list(embeddings), ["astronaut.png", "astronaut_flipped.png"],
+        backend,
+    )  # fmt: skip
     return subject
 
 

@@ -48,6 +48,7 @@ def test_suite_over_a_folder_counts_missing_faces_and_reads_marks(
     assert verified == {"output/a_same.png": 1.0, "output/b_same_crop.jpg": 1.0,
                         "output/c_other.png": 0.0, "output/d_blank.png": 0.0}  # fmt: skip
     assert result.metrics["provenance.ai_mark_rate"] == 0.25
+    assert result.summary["likeness"]["references_from"] == {subject_with_photos: "intake"}  # not recomputed
     assert "skipped" in result.summary["detect"]  # 2 real vs 4 generated: too few to hold any out
     assert list(result.table["id"])[-1] == "output/d_blank.png"  # ranking puts the faceless image last
     assert result.out_dir.is_relative_to(workspace.subject_dir(subject_with_photos))

@@ -2,7 +2,7 @@
 
 Built here on purpose, without the intake stage's code: 64 px square crops of Eileen Collins (skimage) and
 Grace Hopper (matplotlib) with ``metadata.jsonl`` (file_name, text, face_box, landmarks, landmarks5 in crop
-pixels), ``subject.json`` with the identifier token, and ``intake/embeddings.npy`` (dlib 128-d references).
+pixels), ``subject.json`` with the identifier token, and ``intake/embeddings.npz`` (dlib 128-d references, written by intake's own writer).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from workbench.intake.dataset import save_embeddings
 from workbench.workspace import Workspace
 
 SUBJECT = "eileen"
@@ -71,7 +72,7 @@ def intake_template(tmp_path_factory, astronaut, grace_hopper) -> Path:
             })  # fmt: skip
     (dataset / "metadata.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     (root / "intake").mkdir()
-    np.save(root / "intake" / "embeddings.npy", np.stack(embeddings))
+    save_embeddings(root / "intake" / "embeddings.npz", embeddings, ["astronaut.png", "hopper.png"], backend)
     (root / "subject.json").write_text(
         json.dumps({"subject_id": SUBJECT, "token": TOKEN, "class_word": "woman"})
     )

@@ -70,16 +70,16 @@ def test_class_images_are_generated_once(tmp_path):
     assert len(calls) == 6
 
 
-def test_reference_embeddings_in_either_intake_format(tmp_path):
+def test_reference_embeddings_are_read_as_intake_writes_them(tmp_path):
+    from workbench.faces import get_backend
+    from workbench.intake.dataset import save_embeddings
     from workbench.train.validation import load_references
 
     refs = np.random.default_rng(0).normal(size=(3, 128)).astype(np.float32)
     assert load_references(tmp_path) is None
-    np.savez(tmp_path / "embeddings.npz", embeddings=refs, metric=np.array("l2"))
-    assert np.array_equal(load_references(tmp_path), refs)
-    (tmp_path / "embeddings.npz").unlink()
-    np.save(tmp_path / "embeddings.npy", refs)
-    assert np.array_equal(load_references(tmp_path), refs)
+    save_embeddings(tmp_path / "embeddings.npz", list(refs), ["a.png", "b.png", "c.png"], get_backend("dlib"))
+    loaded = load_references(tmp_path)
+    assert np.array_equal(loaded["embeddings"], refs) and loaded["backend"] == "dlib"
 
 
 def test_likeness_scores_real_faces_and_counts_none_on_noise(astronaut, grace_hopper):
@@ -90,7 +90,7 @@ def test_likeness_scores_real_faces_and_counts_none_on_noise(astronaut, grace_ho
 
     backend = get_backend("dlib")
     face = backend.detect(astronaut)[0]
-    refs = np.stack([backend.embed(astronaut, face)])
+    refs = {"embeddings": np.stack([backend.embed(astronaut, face)]), "backend": "dlib"}
     noise = Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
     assert likeness([noise], refs, "dlib") == {"faces_found": 0.0}
     same = likeness([Image.fromarray(astronaut)], refs, "dlib")

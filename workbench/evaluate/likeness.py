@@ -9,7 +9,6 @@ as not verified: they stay in the denominator.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +25,7 @@ class References:
     embeddings: np.ndarray  # (N, D)
     files: list[str]
     backend: str
-    source: str  # "intake" (embeddings.npy) or "originals" (computed here)
+    source: str  # "intake" (its embeddings.npz) or "originals" (computed here)
 
     @property
     def centroid(self) -> np.ndarray:
@@ -34,24 +33,13 @@ class References:
 
 
 def read_intake_embeddings(workspace: Workspace, subject: str, backend: str) -> References | None:
-    """``intake/embeddings.npy`` (+ ``embeddings.json``) when intake wrote them with this backend."""
-    folder = workspace.intake_dir(subject)
-    npy, meta_path = folder / "embeddings.npy", folder / "embeddings.json"
-    if not npy.is_file():
-        return None
-    embeddings = np.load(npy)
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    files: list[str] = []
-    if isinstance(meta, dict):
-        if meta.get("backend", backend) != backend:
-            return None  # a different embedding space: recompute from the originals instead
-        entries = meta.get("files") or meta.get("photos") or meta.get("items") or []
-        files = [e if isinstance(e, str) else str(e.get("file") or e.get("path") or "") for e in entries]
-    elif isinstance(meta, list):
-        files = [e if isinstance(e, str) else str(e.get("file") or e.get("path") or "") for e in meta]
-    if embeddings.ndim != 2 or len(embeddings) == 0:
-        return None
-    return References(embeddings.astype(np.float32), files, backend, "intake")
+    """The reference embeddings intake wrote, when it used this backend (else None: recompute them)."""
+    from workbench.intake.dataset import read_references
+
+    stored = read_references(workspace.intake_dir(subject))
+    if stored is None or stored["backend"] != backend:
+        return None  # none yet, or another embedding space
+    return References(stored["embeddings"].astype(np.float32), stored["file_names"], backend, "intake")
 
 
 def references_from_embeddings(embeddings: list[np.ndarray], files: list[str], backend: str) -> References:

@@ -282,6 +282,7 @@ def _measure(items, analyses, config: EvalConfig, ws: Workspace, subject: str | 
         missing = [s for s, r in refs_by_subject.items() if r is None]
         like: dict[str, Any] = {
             "backend": config.face_backend, "metric": backend.metric, "threshold": backend.threshold,
+            "references_from": {sid: (r.source if r else None) for sid, r in refs_by_subject.items()},
             "faces_found": n_found, "faces_missing": len(table) - n_found,  # missing faces count as failures
             "face_found_rate": wilson_interval(n_found, len(table), conf).to_dict(),
         }  # fmt: skip

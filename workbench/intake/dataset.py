@@ -69,6 +69,18 @@ def save_embeddings(path: Path, embeddings: list[np.ndarray], file_names: list[s
     return path
 
 
+def read_references(intake_dir: Path) -> dict | None:
+    """The subject's reference embeddings as intake wrote them, or None when there are none yet.
+
+    Train (validation likeness) and evaluate read them here, so all stages agree on the file and its keys.
+    """
+    path = Path(intake_dir) / EMBEDDINGS
+    if not path.is_file():
+        return None
+    references = load_embeddings(path)
+    return references if len(references["embeddings"]) else None
+
+
 def load_embeddings(path: Path) -> dict:
     with np.load(path) as data:
         return {

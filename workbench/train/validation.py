@@ -29,19 +29,11 @@ class ValidationResult:
     metrics: dict[str, float]
 
 
-def load_references(intake_dir: Path) -> np.ndarray | None:
-    """The subject's reference embeddings (N, D) from intake, or None when there are none.
+def load_references(intake_dir: Path) -> dict | None:
+    """The subject's reference embeddings from intake (with the backend that made them), or None."""
+    from workbench.intake.dataset import read_references
 
-    Intake writes ``embeddings.npz`` (key ``embeddings``, with the backend's metric and threshold); a bare
-    ``embeddings.npy`` array is read too.
-    """
-    for name in ("embeddings.npz", "embeddings.npy"):
-        path = Path(intake_dir) / name
-        if path.is_file():
-            loaded = np.load(path)
-            refs = loaded["embeddings"] if isinstance(loaded, np.lib.npyio.NpzFile) else loaded
-            return refs.reshape(-1, refs.shape[-1]) if refs.size else None
-    return None
+    return read_references(intake_dir)
 
 
 def image_grid(images: list[Image.Image], columns: int | None = None) -> Image.Image:
@@ -54,10 +46,18 @@ def image_grid(images: list[Image.Image], columns: int | None = None) -> Image.I
     return grid
 
 
-def likeness(images: list[Image.Image], references: np.ndarray | None, backend_name: str) -> dict[str, float]:
-    """faces_found always; face_distance (mean, lower is closer) and same_person_rate when faces were found."""
+def likeness(images: list[Image.Image], references: dict | None, backend_name: str) -> dict[str, float]:
+    """faces_found always; face_distance (median to the references, as the evaluation suite scores it) and
+    same_person_rate when faces were found.
+
+    The references' own backend is used when there are references: embeddings of different backends live in
+    different spaces and cannot be compared.
+    """
     from workbench.faces import compare, get_backend, same_person
 
+    if references is not None and references["backend"] != backend_name:
+        log.info("validation likeness uses %s, the backend of the intake embeddings", references["backend"])
+        backend_name = references["backend"]
     try:
         backend = get_backend(backend_name)
     except (WorkbenchError, ImportError) as exc:
@@ -73,7 +73,8 @@ def likeness(images: list[Image.Image], references: np.ndarray | None, backend_n
         found += 1
         if references is not None:
             embedding = backend.embed(array, faces[0])
-            distances.append(float(np.mean([compare(embedding, r, backend.metric) for r in references])))
+            refs = references["embeddings"]
+            distances.append(float(np.median([compare(embedding, r, backend.metric) for r in refs])))
     metrics = {"faces_found": float(found)}
     if distances:
         metrics["face_distance"] = float(np.mean(distances))
