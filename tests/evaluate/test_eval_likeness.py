@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from PIL import Image
 
@@ -53,3 +55,23 @@ def test_suite_over_a_folder_counts_missing_faces_and_reads_marks(
     assert list(result.table["id"])[-1] == "output/d_blank.png"  # ranking puts the faceless image last
     assert result.out_dir.is_relative_to(workspace.subject_dir(subject_with_photos))
     assert (result.out_dir / "report.html").is_file() and result.run_id
+
+
+def test_a_generation_run_is_read_through_its_manifest(
+    tmp_path, workspace, subject_with_photos, grace_hopper
+):
+    """Only recorded images count, each once: not the contact sheet, not a resumed index twice, no torn line."""
+    run = tmp_path / "generate-run"
+    run.mkdir()
+    for name in ("000.png", "001.png", "contact_sheet.png"):
+        Image.fromarray(grace_hopper).save(run / name)
+    lines = [
+        {"index": 0, "file": "000.png", "seed": 0, "presets": ["dark"]},
+        {"index": 1, "file": "001.png", "seed": 1, "presets": ["office"]},
+        {"index": 1, "file": "001.png", "seed": 1, "presets": ["office"]},  # re-recorded by a resume
+    ]
+    (run / "manifest.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + '\n{"index": 2, "fi')
+    config = EvalConfig(metrics=["likeness"], n_boot=20)
+    result = run_suite(config, subject=subject_with_photos, images=run, workspace=workspace)
+    assert sorted(result.table["id"]) == ["output/000.png", "output/001.png"]
+    assert sorted(result.table["preset"]) == ["dark", "office"]

@@ -10,7 +10,6 @@ Two ways in:
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -84,16 +83,14 @@ def items_from_folder(images: Path, subject: str | None, originals: Path | None)
 
 def _generation_items(run_dir: Path, subject: str | None) -> list[Item]:
     """The images a generation run recorded in its manifest (never its contact sheet), with their presets."""
-    manifest = run_dir / "manifest.jsonl"
-    if not manifest.is_file():
-        return []
+    from workbench.generate import read_manifest  # the producer's reader: torn lines and resumed indices
+
     items = []
-    for line in manifest.read_text().splitlines():
-        record = json.loads(line) if line.strip() else None
-        if record and (run_dir / record["file"]).is_file():
+    for record in read_manifest(run_dir):
+        path = run_dir / record["file"]
+        if path.is_file():
             meta = {"subject_id": subject or "subject", "preset": "+".join(record.get("presets") or []),
                     "seed": record.get("seed")}  # fmt: skip
-            path = run_dir / record["file"]
             items.append(Item(f"output/{record['file']}", _loader(path), path, meta))
     return items
 
