@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -35,6 +37,12 @@ def subject_with_photos(workspace, astronaut: np.ndarray, dlib_faces) -> str:
     backend = get_backend("dlib", upsample=0)
     face = backend.detect(flipped)[0]
     embeddings = np.stack([dlib_faces["astronaut"][1], backend.embed(flipped, face)])
+    # What intake records of the photos it accepted (the references of the likeness and blind tests).
+    dataset = workspace.dataset_dir(subject)
+    dataset.mkdir(parents=True)
+    rows = [{"file_name": f"{i:03d}.png", "source": f"originals/{name}"}
+            for i, name in enumerate(["astronaut.png", "astronaut_flipped.png"])]  # fmt: skip
+    (dataset / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     save_embeddings(
         workspace.intake_dir(subject) / "embeddings.npz", list(embeddings), ["astronaut.png", "astronaut_flipped.png"],
         backend,

@@ -22,6 +22,12 @@ def subject(workspace: Workspace, astronaut: np.ndarray) -> str:
     originals.mkdir(parents=True)
     for i in range(3):
         Image.fromarray(np.roll(astronaut, 20 * i, axis=1)).save(originals / f"IMG_{i}.jpg")
+    # An upload intake rejected (it may show someone else): kept as uploaded, never a "real" blind-test item.
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(originals / "IMG_rejected.jpg")
+    dataset = workspace.dataset_dir(sid)
+    dataset.mkdir(parents=True)
+    rows = [{"file_name": f"{i:03d}.png", "source": f"originals/IMG_{i}.jpg"} for i in range(3)]
+    (dataset / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     run = workspace.generation_dir(sid, "generate-1")
     run.mkdir(parents=True)
     info = PngImagePlugin.PngInfo()
@@ -32,6 +38,10 @@ def subject(workspace: Workspace, astronaut: np.ndarray) -> str:
         Image.fromarray(noise).save(run / f"{i:05d}.png", pnginfo=info)
     Image.new("RGB", (200, 100)).save(run / "contact_sheet.png")
     return sid
+
+
+def test_real_items_are_the_photos_intake_accepted(workspace, subject) -> None:
+    assert [p.name for p in bt.real_photos(workspace, subject)] == ["IMG_0.jpg", "IMG_1.jpg", "IMG_2.jpg"]
 
 
 @pytest.mark.parametrize("mode", ["single", "2afc"])
@@ -80,5 +90,9 @@ def test_clear_errors(workspace, subject) -> None:
     workspace.write_subject("nogen", token="ohwx")
     workspace.originals_dir("nogen").mkdir(parents=True)
     Image.new("RGB", (10, 10)).save(workspace.originals_dir("nogen") / "a.jpg")
+    workspace.dataset_dir("nogen").mkdir(parents=True)
+    (workspace.dataset_dir("nogen") / "metadata.jsonl").write_text(
+        json.dumps({"source": "originals/a.jpg"}) + "\n"
+    )
     with pytest.raises(WorkbenchError, match="no generated images yet"):
         bt.build_items(workspace, "nogen", "single", 2)

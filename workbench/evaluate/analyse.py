@@ -13,13 +13,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps
 
 from workbench.errors import WorkbenchError
 from workbench.evaluate.skin import SkinColour, measure_skin, srgb_to_lab
 from workbench.faces import FaceBackend, as_rgb_uint8, get_backend
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif")
 
 
 @dataclass
@@ -39,11 +38,13 @@ class FaceAnalysis:
 
 
 def load_image(path: str | Path) -> np.ndarray:
-    """An image file as RGB uint8 with its EXIF orientation applied."""
+    """An image file as sRGB uint8, decoded exactly as intake decodes uploads (EXIF orientation, ICC profile,
+    16-bit, alpha, HEIC), so the subject's photos and the outputs are measured in the same colour space."""
+    from workbench.intake.reading import PhotoRejected, decode_photo
+
     try:
-        with Image.open(path) as im:
-            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
-    except (OSError, ValueError) as exc:
+        return decode_photo(Path(path).read_bytes()).image
+    except (OSError, PhotoRejected) as exc:
         raise WorkbenchError(
             f"Cannot read image {path}: {exc}. Remove it from the folder or re-export it."
         ) from exc

@@ -33,6 +33,7 @@ from workbench.evaluate.likeness import (
 from workbench.evaluate.ranking import rank
 from workbench.evaluate.skin import mst_band, pooled_skin, skin_shift
 from workbench.evaluate.stats import bootstrap_ci, wilson_interval
+from workbench.intake.dataset import accepted_originals
 from workbench.workspace import Workspace
 
 
@@ -65,7 +66,7 @@ class SuiteResult:
 
 
 # -- gathering -------------------------------------------------------------------------------------------------
-def items_from_folder(images: Path, subject: str | None, originals: Path | None) -> list[Item]:
+def items_from_folder(images: Path, subject: str | None, references: list[Path]) -> list[Item]:
     outputs = _generation_items(images, subject) or [
         Item(f"output/{p.relative_to(images)}", _loader(p), p, {"subject_id": subject or "subject"})
         for p in list_images(images)
@@ -74,10 +75,8 @@ def items_from_folder(images: Path, subject: str | None, originals: Path | None)
         raise WorkbenchError(
             f"No images in {images}: point --images at a generation run or a folder of PNG/JPEG."
         )
-    refs = []
-    if originals is not None and originals.is_dir():
-        refs = [Item(f"reference/{p.name}", _loader(p), p, {"subject_id": subject or "subject"}, reference=True)
-                for p in list_images(originals)]  # fmt: skip
+    refs = [Item(f"reference/{p.name}", _loader(p), p, {"subject_id": subject or "subject"}, reference=True)
+            for p in references]  # fmt: skip
     return refs + outputs
 
 
@@ -139,8 +138,9 @@ def run_suite(
                 "Nothing to evaluate: pass --images (a folder or generation run) or --testset."
             )
         folder = Path(images)
-        originals = ws.originals_dir(subject) if subject else None
-        items = items_from_folder(folder, subject, originals)
+        # The photos intake accepted, not every upload: rejected ones may show someone else, or be unreadable.
+        references = accepted_originals(ws, subject) if subject else []
+        items = items_from_folder(folder, subject, references)
         source = {"images": str(folder), "subject": subject}
 
     run_name = ws.new_run_name("eval")

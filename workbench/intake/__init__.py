@@ -8,14 +8,14 @@
 
 from workbench.intake.checks import Assessment, CheckResult, assess_image
 from workbench.intake.config import CHECK_NAMES, IntakeConfig
-from workbench.intake.dataset import load_embeddings, read_references
+from workbench.intake.dataset import accepted_originals, load_embeddings, read_references
 from workbench.intake.lifecycle import expire_subjects, expiry, forget_subject
 from workbench.intake.pipeline import IntakeResult, run_intake
 from workbench.intake.reading import Photo, PhotoRejected, decode_photo
 from workbench.intake.set_checks import Finding, assess_set
 
 __all__ = [
-    "CHECK_NAMES", "Assessment", "CheckResult", "Finding", "IntakeConfig", "IntakeResult", "Photo",
+    "CHECK_NAMES", "Assessment", "accepted_originals", "CheckResult", "Finding", "IntakeConfig", "IntakeResult", "Photo",
     "PhotoRejected", "assess_image", "assess_set", "decode_photo", "expire_subjects", "expiry",
     "forget_subject", "load_embeddings", "read_references", "run_intake",
 ]  # fmt: skip

@@ -69,6 +69,21 @@ def save_embeddings(path: Path, embeddings: list[np.ndarray], file_names: list[s
     return path
 
 
+def accepted_originals(workspace, subject_id: str) -> list[Path]:
+    """The subject's own photos that intake accepted (the originals folder also keeps rejected uploads).
+
+    Later stages that need "real photos of this person" (likeness references, the blind test) use these.
+    """
+    metadata = workspace.dataset_dir(subject_id) / METADATA
+    if not metadata.is_file():
+        return []
+    rows = [json.loads(line) for line in metadata.read_text().splitlines() if line.strip()]
+    paths = dict.fromkeys(
+        workspace.subject_dir(subject_id) / row["source"] for row in rows if row.get("source")
+    )
+    return [path for path in paths if path.is_file()]
+
+
 def read_references(intake_dir: Path) -> dict | None:
     """The subject's reference embeddings as intake wrote them, or None when there are none yet.
 

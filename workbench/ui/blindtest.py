@@ -60,8 +60,10 @@ def answers_path(workspace: Workspace, subject_id: str) -> Path:
 
 
 def real_photos(workspace: Workspace, subject_id: str) -> list[Path]:
-    """The subject's own photos, as uploaded."""
-    return _images_under(workspace.originals_dir(subject_id))
+    """The subject's own photos that intake accepted (rejected uploads may show someone else)."""
+    from workbench.intake import accepted_originals
+
+    return accepted_originals(workspace, subject_id)
 
 
 def generated_images(workspace: Workspace, subject_id: str) -> list[Path]:
@@ -89,7 +91,9 @@ def build_items(
         raise WorkbenchError("Choose at least 1 blind-test item.")
     real, fake = real_photos(workspace, subject_id), generated_images(workspace, subject_id)
     if not real:
-        raise WorkbenchError(f"Subject '{subject_id}' has no photos: upload some on the Subject tab first.")
+        raise WorkbenchError(
+            f"Subject '{subject_id}' has no accepted photos: upload some on the Subject tab until at least one is accepted."
+        )
     if not fake:
         raise WorkbenchError(
             f"Subject '{subject_id}' has no generated images yet: generate some on the Generate tab first."
@@ -130,10 +134,12 @@ def _draw(rng: np.random.Generator, pool: list[Path], n: int) -> list[Path]:
 
 def _neutral_copy(source: Path, target: Path) -> Path:
     """Centre square, one size, plain RGB PNG without any metadata."""
-    with Image.open(source) as image:
-        image = ImageOps.exif_transpose(image).convert("RGB")
-        image = ImageOps.fit(image, (DISPLAY_SIZE, DISPLAY_SIZE), Image.Resampling.LANCZOS)
-        Image.fromarray(np.asarray(image)).save(target, format="PNG")  # fromarray drops every info chunk
+    from workbench.evaluate.analyse import load_image  # decodes HEIC and colour profiles like intake
+
+    image = ImageOps.fit(
+        Image.fromarray(load_image(source)), (DISPLAY_SIZE, DISPLAY_SIZE), Image.Resampling.LANCZOS
+    )
+    image.save(target, format="PNG")  # a fresh image from an array carries no info chunks
     return target
 
 
