@@ -125,7 +125,7 @@ def generate_batch(
     ``on_image(record)`` is called after each image is saved and recorded (the UI's gallery, tests' interruptions).
     ``engine`` reuses an already built :class:`~workbench.generate.engine.Engine` (it must match the config).
     """
-    from workbench.generate.engine import build_engine
+    from workbench.generate.engine import build_engine, resolve_lora
     from workbench.models import resolve_model
     from workbench.tracking import stage_run
 
@@ -138,6 +138,12 @@ def generate_batch(
         if engine is not None
         else resolve_model(config.model, workspace.cache_dir).family
     )
+    if config.lora:  # prompts name the subject the way its LoRA was trained to recognise
+        from workbench.train.export import lora_identity
+
+        identity = lora_identity(resolve_lora(config.lora, workspace))
+        subject = {**subject, "token": identity.get("instance_token") or subject.get("token"),
+                   "class_word": identity.get("class_word") or subject.get("class_word")}  # fmt: skip
     plan = plan_images(config, subject, family)  # fails fast on bad presets, before any model loads
     run_name = config.run_name or workspace.new_run_name("generate")
     config = config.replace(run_name=run_name)

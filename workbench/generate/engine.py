@@ -162,6 +162,7 @@ def build_engine(config: GenerateConfig, workspace: Workspace | None = None) -> 
             lora_file = resolve_lora(config.lora, workspace)
             sha = sha256_file(lora_file)
             _load_lora(pipe, lora_file, config.lora_scale)
+            _load_pivotal_tokens(pipe, lora_file)
         pipe.to(device)
         speed = apply_speed_path(pipe, config, device, size, has_lora=lora_file is not None)
     engine = Engine(
@@ -270,6 +271,15 @@ def _lora_from_mlflow(run_id: str, workspace: Workspace) -> Path:
         run_id=run_id, artifact_path=preferred[0], dst_path=str(target)
     )
     return Path(local).resolve()
+
+
+def _load_pivotal_tokens(pipe: Any, lora_file: Path) -> None:
+    """A LoRA trained with pivotal tuning needs its new token embeddings, or its prompts mean nothing."""
+    from workbench.train.export import load_embeddings_into, lora_identity
+
+    embeddings = lora_identity(lora_file).get("embeddings_file")
+    if embeddings is not None:
+        load_embeddings_into(pipe, embeddings)
 
 
 def _load_lora(pipe: Any, lora_file: Path, scale: float) -> None:

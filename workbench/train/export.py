@@ -77,6 +77,35 @@ def save_embeddings(out_file: Path, embeddings: dict[str, torch.Tensor], tokens:
     return out_file
 
 
+EMBEDDINGS_SUFFIX = "_emb.safetensors"
+TRAIN_CONFIG = "train.yaml"
+
+
+def lora_identity(lora_file: Path) -> dict[str, Any]:
+    """How prompts must name the subject for a LoRA of ours: the token and class word it was trained with
+    (from ``train.yaml`` beside it) and, after pivotal tuning, the new tokens' embeddings file.
+
+    Empty for a LoRA from elsewhere, whose prompt words the caller has to know.
+    """
+    import yaml
+
+    folder = Path(lora_file).parent
+    identity: dict[str, Any] = {}
+    config = folder / TRAIN_CONFIG
+    if config.is_file():
+        trained = yaml.safe_load(config.read_text()) or {}
+        identity.update({k: trained[k] for k in ("instance_token", "class_word") if trained.get(k)})
+    embeddings = sorted(folder.glob(f"*{EMBEDDINGS_SUFFIX}"))
+    if embeddings:
+        from safetensors import safe_open
+
+        with safe_open(str(embeddings[0]), "pt") as handle:
+            new_tokens = json.loads(handle.metadata()["tokens"])
+        # Training replaced the identifier with the new tokens in every caption (trainer.pivotal_prompt).
+        identity.update(embeddings_file=embeddings[0], instance_token="".join(new_tokens))
+    return identity
+
+
 def load_embeddings_into(pipe: Any, emb_file: Path) -> list[str]:
     """Add the new tokens of a pivotal-tuning file to a stock pipeline (both encoders for SDXL)."""
     from safetensors import safe_open

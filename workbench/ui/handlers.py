@@ -200,13 +200,11 @@ def loras(workspace: Workspace, viewer: Viewer, subject: str | None) -> list[tup
     """(label, path) of the subject's finished LoRAs, newest first."""
     if not subject or not viewer.can_see(workspace, subject):
         return []
+    from workbench.train.export import DIFFUSERS_WEIGHTS
+
+    # The diffusers-format file of each run (its kohya export and pivotal embeddings are not LoRAs to load).
     root = workspace.subject_path(subject, "loras")
-    files = (
-        sorted(root.glob("*/*.safetensors"), key=lambda p: p.parent.name, reverse=True)
-        if root.is_dir()
-        else []
-    )
-    files = [f for f in files if "kohya" not in f.name]
+    files = sorted(root.glob(f"*/{DIFFUSERS_WEIGHTS}"), key=lambda p: p.parent.name, reverse=True)
     return [(f"{f.parent.name}/{f.name}", str(f)) for f in files]
 
 
