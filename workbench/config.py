@@ -68,7 +68,7 @@ class StageConfig:
 
     @classmethod
     def from_yaml(cls: type[T], path: str | Path) -> T:
-        path = Path(path)
+        path = project_file(path)
         if not path.is_file():
             raise WorkbenchError(
                 f"Recipe file {path} does not exist: check the path (recipes live in experiments/)."
@@ -92,6 +92,21 @@ class StageConfig:
             if f.name == name:
                 return f.metadata.get("help", "")
         raise KeyError(name)
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def project_file(path: str | Path) -> Path:
+    """``path`` as given when it exists, else relative to the project checkout.
+
+    Recipes name each other by their repo path (``experiments/train/tiny-demo.yaml``), so they keep working
+    when the workbench runs from another folder (a notebook, the app, a test's temporary directory).
+    """
+    path = Path(path).expanduser()
+    if path.exists() or path.is_absolute():
+        return path
+    return PROJECT_ROOT / path
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -28,9 +28,6 @@ NOISE_NOTICE = (
 )
 
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
 @dataclass
 class DemoConfig(StageConfig):
     subject_id: str = field("demo", help="Subject id the demo photos are filed under.")
@@ -45,10 +42,6 @@ class DemoConfig(StageConfig):
     images_per_preset: int = field(2, help="Images generated per preset.")
     generate_steps: int = field(4, help="Denoising steps per image (tiny needs few; real models ~30).")
     seed: int = field(0, help="Seed of training and generation.")
-
-    def recipe_path(self) -> Path:
-        path = Path(self.train_recipe)
-        return path if path.is_absolute() or path.exists() else PROJECT_ROOT / path
 
 
 @dataclass
@@ -130,7 +123,7 @@ def run_demo(config: DemoConfig, workspace: Workspace) -> DemoSummary:
         runs["intake"], timings["intake"] = intake.run_id, time.perf_counter() - start
 
         start = time.perf_counter()
-        recipe = TrainConfig.from_yaml(config.recipe_path())
+        recipe = TrainConfig.from_yaml(config.train_recipe)
         train_config = recipe.replace(
             model=config.model, max_train_steps=config.train_steps, seed=config.seed
         )

@@ -11,7 +11,6 @@ import csv
 import io
 import itertools
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -64,7 +63,7 @@ def run_sweep(config: SweepConfig, workspace: Workspace) -> SweepResult:
     from workbench.generate import GenerateConfig, generate_batch
     from workbench.train import TrainConfig, train_lora
 
-    base = TrainConfig.from_yaml(Path(config.recipe)).replace(model=config.model)
+    base = TrainConfig.from_yaml(config.recipe).replace(model=config.model)
     for name in config.grid:
         if not hasattr(base, name):
             raise WorkbenchError(

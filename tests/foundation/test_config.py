@@ -56,3 +56,10 @@ def test_recipe_for_another_stage_is_refused(tmp_path):
 
 def test_help_text_is_attached_to_every_field():
     assert ToyConfig.help_for("lr") == "learning rate"
+
+
+def test_repo_paths_of_recipes_work_from_any_folder(tmp_path, monkeypatch):
+    from workbench.train import TrainConfig
+
+    monkeypatch.chdir(tmp_path)  # not the checkout
+    assert TrainConfig.from_yaml("experiments/train/tiny-demo.yaml").model == "tiny"

@@ -18,7 +18,9 @@ def _create(workspace: Workspace, viewer: Viewer, name: str) -> str:
     workspace.write_subject(subject, token="ohwx")
     (workspace.originals_dir(subject)).mkdir(parents=True, exist_ok=True)
     (workspace.subject_path(subject, "loras", "train-1")).mkdir(parents=True)
-    (workspace.subject_path(subject, "loras", "train-1", "pytorch_lora_weights.safetensors")).write_bytes(b"x")
+    (workspace.subject_path(subject, "loras", "train-1", "pytorch_lora_weights.safetensors")).write_bytes(
+        b"x"
+    )
     (workspace.generation_dir(subject, "generate-1")).mkdir(parents=True)
     viewer.claim(workspace, subject)
     return subject

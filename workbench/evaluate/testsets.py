@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from workbench.config import project_file
 from workbench.errors import WorkbenchError
 from workbench.workspace import Workspace
 
@@ -44,8 +45,7 @@ class TestSetSpec:
 
 def eval_root() -> Path:
     """``eval/`` of the current directory when it has one, else the checkout's."""
-    here = Path.cwd() / "eval"
-    return here if here.is_dir() else Path(__file__).resolve().parents[2] / "eval"
+    return project_file("eval")
 
 
 def find_spec(name_or_path: str) -> TestSetSpec:

@@ -170,8 +170,9 @@ def subject_summary(workspace: Workspace, viewer: Viewer, subject: str | None) -
 # -- train ------------------------------------------------------------------------------------------------------
 def recipe_dirs() -> list[Path]:
     """``experiments/train`` of the current folder and of the checkout the package runs from."""
-    here = Path(__file__).resolve().parents[2] / "experiments" / "train"
-    return list(dict.fromkeys([Path.cwd() / "experiments" / "train", here]))
+    from workbench.config import PROJECT_ROOT
+
+    return list(dict.fromkeys([Path.cwd() / "experiments" / "train", PROJECT_ROOT / "experiments" / "train"]))
 
 
 def recipes() -> dict[str, Path]:
