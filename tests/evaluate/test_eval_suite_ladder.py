@@ -80,3 +80,15 @@ def test_group_table_gap_ratio_and_worst_group():
     assert g["band"]["delta_e2000"]["worst_group"] == "deep"
     assert verified["gap_ci"][0] > 0.05  # the gap is real, its interval excludes 0
     assert "skipped" in g["missing"]
+
+
+def test_group_rates_get_wilson_intervals_not_degenerate_bootstraps():
+    import pandas as pd
+
+    from workbench.evaluate.groups import MetricSpec, group_table
+
+    table = pd.DataFrame({"band": ["a"] * 5 + ["b"] * 5, "verified": [1.0] * 5 + [1.0, 0.0, 1.0, 0.0, 0.0]})
+    groups = group_table(table, ["band"], (MetricSpec("verified", "higher", "verification rate"),))
+    a = groups["band"]["verified"]["groups"]["a"]
+    assert a["est"] == 1.0 and a["hi"] == 1.0 and 0.5 < a["lo"] < 0.6  # Wilson 95% for 5/5: [0.566, 1]
+    assert groups["band"]["verified"]["worst_group"] == "b"

@@ -6,7 +6,7 @@ the gap (largest minus smallest group) and the ratio (smallest over largest, for
 ``worst_group`` honours the metric's direction: for a verification rate it is the lowest group, for a colour
 error the highest.
 
-The CIs come from a stratified percentile bootstrap (each group resampled within itself, vectorised) rather than
+The CIs of 0/1 rates are Wilson intervals; the others (and every gap) come from a stratified percentile bootstrap (each group resampled within itself, vectorised) rather than
 MetricFrame's own ``n_boot``: that one resamples the whole table, so a small group can vanish from a resample,
 and it re-runs pandas group-bys per resample (~3.6 s per metric and column at 300 resamples, here ~10 ms).
 """
@@ -19,6 +19,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
+
+from workbench.evaluate.stats import wilson_interval
 
 
 @dataclass(frozen=True)
@@ -91,16 +93,24 @@ def _summarise(
     rng = np.random.default_rng(seed)
     boots = {g: _stratified_boot(rows.loc[keys == g, spec.column].astype(float).to_numpy(), n_boot, rng)
              for g in est.index}  # fmt: skip
+    # A 0/1 metric (face found, verified, usable) gets the Wilson interval, as the suite's overall rates do:
+    # a bootstrap of 5 successes out of 5 gives the useless [1, 1].
+    binary = bool(rows[spec.column].astype(float).isin([0.0, 1.0]).all())
     groups = {}
     for g in est.index:
         e = float(est[g])
-        lo, hi = np.quantile(boots[g], [alpha, 1 - alpha])
+        n = int((keys == g).sum())
+        if binary:
+            interval = wilson_interval(int(round(e * n)), n, 1 - 2 * alpha)
+            lo, hi = interval.lo, interval.hi
+        else:
+            lo, hi = np.quantile(boots[g], [alpha, 1 - alpha])
         # A percentile interval can, rarely, miss a skewed point estimate; report one that contains it.
         groups[str(g)] = {
             "est": e,
             "lo": float(min(lo, e)),
             "hi": float(max(hi, e)),
-            "n": int((keys == g).sum()),
+            "n": n,
         }
     stacked = np.stack([boots[g] for g in est.index])
     gap_boot = stacked.max(axis=0) - stacked.min(axis=0)
