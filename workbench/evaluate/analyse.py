@@ -14,7 +14,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from workbench.errors import WorkbenchError
 from workbench.evaluate.skin import SkinColour, measure_skin, srgb_to_lab
 from workbench.faces import FaceBackend, as_rgb_uint8, get_backend
 
@@ -38,16 +37,11 @@ class FaceAnalysis:
 
 
 def load_image(path: str | Path) -> np.ndarray:
-    """An image file as sRGB uint8, decoded exactly as intake decodes uploads (EXIF orientation, ICC profile,
-    16-bit, alpha, HEIC), so the subject's photos and the outputs are measured in the same colour space."""
-    from workbench.intake.reading import PhotoRejected, decode_photo
+    """Images are decoded as intake decodes uploads, so the subject's phone photos and the generated sRGB
+    images are measured in the same colour space."""
+    from workbench.intake.reading import read_image
 
-    try:
-        return decode_photo(Path(path).read_bytes()).image
-    except (OSError, PhotoRejected) as exc:
-        raise WorkbenchError(
-            f"Cannot read image {path}: {exc}. Remove it from the folder or re-export it."
-        ) from exc
+    return read_image(path)
 
 
 def list_images(folder: str | Path) -> list[Path]:

@@ -110,7 +110,9 @@ def parse_model_overrides(items: list[str]) -> dict[str, str]:
 # -- conditioning images -------------------------------------------------------------------------------------------
 def square_reference(path: str | Path, size: int) -> Image.Image:
     """The reference photo, EXIF-rotated, centre-cropped to a square and resized to ``size``."""
-    image = ImageOps.exif_transpose(Image.open(Path(path).expanduser())).convert("RGB")
+    from workbench.intake.reading import read_image  # HEIC, colour profiles, EXIF: as uploads are read
+
+    image = Image.fromarray(read_image(Path(path).expanduser()))
     return ImageOps.fit(image, (size, size), Image.Resampling.LANCZOS)
 
 

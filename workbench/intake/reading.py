@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from workbench.errors import WorkbenchError
+
 # Files that a folder of photos often holds and that nobody means to upload.
 _JUNK = {"thumbs.db", "desktop.ini"}
 # Animated formats: one frame of an animation is not a photo of the subject.
@@ -153,6 +155,17 @@ def decode_photo(data: bytes, max_megapixels: float = 80.0) -> Photo:
     file_format, mode = image.format or "unknown", image.mode
     image = ImageOps.exif_transpose(image)
     return Photo(_to_rgb(image), file_format, mode, orientation, capture_date)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Any image file as sRGB uint8, decoded as uploads are (EXIF orientation, ICC profile, 16-bit, alpha,
+    HEIC); the one loader every stage uses for photos, references and outputs alike."""
+    try:
+        return decode_photo(Path(path).read_bytes()).image
+    except (OSError, PhotoRejected) as exc:
+        raise WorkbenchError(
+            f"Cannot read image {path}: {exc}. Remove it from the folder or re-export it."
+        ) from exc
 
 
 def _too_large(detail: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from PIL import Image, ImageOps
+from PIL import Image
 
 from workbench.errors import WorkbenchError
 from workbench.ui.sessions import Viewer
@@ -61,12 +61,12 @@ class Publisher:
         )
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
+            from workbench.intake.reading import read_image
+
             try:
-                _register_heif()
-                with Image.open(path) as image:
-                    image = ImageOps.exif_transpose(image).convert("RGB")
-                    image.thumbnail((size, size))
-            except Exception:  # noqa: BLE001 - the verdict next to it says why the file is unreadable
+                image = Image.fromarray(read_image(path))
+                image.thumbnail((size, size))
+            except WorkbenchError:  # the verdict next to it says why the file is unreadable
                 image = Image.new("RGB", (size, size), (200, 200, 200))
             image.save(target, quality=85)
         return str(target)
@@ -78,15 +78,6 @@ def _inside(path: Path, folder: Path) -> bool:
         return True
     except ValueError:
         return False
-
-
-def _register_heif() -> None:
-    try:
-        from pillow_heif import register_heif_opener
-
-        register_heif_opener()
-    except ImportError:
-        pass
 
 
 # -- subject ----------------------------------------------------------------------------------------------------
