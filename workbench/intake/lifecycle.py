@@ -16,9 +16,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from workbench.errors import WorkbenchError
+from workbench.tracking import SUBJECT_TAG
 from workbench.workspace import Workspace, validate_subject_id
-
-SUBJECT_TAG = "workbench.subject_id"
 
 
 def forget_subject(subject_id: str, workspace: Workspace | str | Path | None = None) -> dict:

@@ -2,10 +2,11 @@
 
 from workbench.tracking.runs import (
     EXPERIMENT_ENV_VAR,
+    SUBJECT_TAG,
     configure_tracking,
     log_json,
     stage_run,
     tracking_uri,
 )
 
-__all__ = ["EXPERIMENT_ENV_VAR", "configure_tracking", "log_json", "stage_run", "tracking_uri"]
+__all__ = ["EXPERIMENT_ENV_VAR", "SUBJECT_TAG", "configure_tracking", "log_json", "stage_run", "tracking_uri"]

@@ -23,6 +23,8 @@ from workbench.config import StageConfig
 from workbench.workspace import Workspace
 
 EXPERIMENT_ENV_VAR = "WORKBENCH_EXPERIMENT"
+# Every run and registered model of a subject carries this tag: `forget` finds what to erase by it.
+SUBJECT_TAG = "workbench.subject_id"
 DEFAULT_EXPERIMENT = "headshot-workbench"
 # Packages whose versions decide whether a run can be reproduced.
 TRACKED_PACKAGES = (
@@ -89,7 +91,7 @@ def stage_run(
     nested = mlflow.active_run() is not None
     all_tags = {"workbench.stage": stage, **_code_tags(), **(tags or {})}
     if subject_id:
-        all_tags["workbench.subject_id"] = subject_id
+        all_tags[SUBJECT_TAG] = subject_id
     run = mlflow.start_run(run_name=run_name, nested=nested, tags=all_tags)
     try:
         _log_config(config)

@@ -26,6 +26,7 @@ import torch
 
 from workbench.errors import WorkbenchError
 from workbench.models import ModelSource, resolve_model
+from workbench.tracking import SUBJECT_TAG
 from workbench.train import checkpoint as ckpt
 from workbench.train import data as D
 from workbench.train import export, trainer, validation
@@ -338,7 +339,7 @@ def _register(subject: str, run_id: str, family: str, cfg: TrainConfig) -> str:
     client = mlflow.MlflowClient()
     name = registered_model_name(subject)
     try:
-        client.create_registered_model(name, tags={"workbench.subject_id": subject, "workbench.kind": "lora"})
+        client.create_registered_model(name, tags={SUBJECT_TAG: subject, "workbench.kind": "lora"})
     except MlflowException as exc:
         if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
             raise

@@ -8,10 +8,10 @@ from typing import Any
 import mlflow
 import pandas as pd
 
+from workbench.tracking import SUBJECT_TAG
 from workbench.tracking.runs import DEFAULT_EXPERIMENT, EXPERIMENT_ENV_VAR, tracking_uri
 from workbench.workspace import Workspace
 
-SUBJECT_TAG = "workbench.subject_id"
 STAGE_TAG = "workbench.stage"
 
 
