@@ -99,6 +99,13 @@ def tiny_engine(args: argparse.Namespace) -> Any:
     return build_engine(config, Workspace.resolve(cache / "workspace"))
 
 
+def _sdxl_unet_config() -> dict[str, Any]:
+    path = (
+        Path(__file__).resolve().parents[1] / "workbench" / "models" / "configs" / "sdxl-full" / "unet.json"
+    )
+    return {k: v for k, v in json.loads(path.read_text()).items() if not k.startswith("_")}
+
+
 def full_sdxl_engine(args: argparse.Namespace) -> Any:
     """SDXL base 1.0's architecture with random weights, through the same engine and speed path."""
     from diffusers import (
@@ -119,14 +126,8 @@ def full_sdxl_engine(args: argparse.Namespace) -> Any:
     dtype, device = torch.bfloat16, torch.device("cuda")
     torch.manual_seed(0)
     with torch.device("cuda"):  # build on the GPU: random init of 2.6 B parameters on a CPU takes minutes
-        unet = UNet2DConditionModel(
-            sample_size=128, in_channels=4, out_channels=4, layers_per_block=2,
-            block_out_channels=(320, 640, 1280), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D",
-            "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-            attention_head_dim=(5, 10, 20), cross_attention_dim=2048, transformer_layers_per_block=(1, 2, 10),
-            use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=256,
-            projection_class_embeddings_input_dim=2816,
-        ).to(dtype)  # fmt: skip
+        # The same architecture file the training benchmark reads (SDXL base 1.0's unet/config.json).
+        unet = UNet2DConditionModel(**_sdxl_unet_config()).to(dtype)
         vae = AutoencoderKL(
             in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2, sample_size=1024,
             block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,

@@ -31,7 +31,9 @@ from workbench.train import TrainConfig, trainer  # noqa: E402
 from workbench.train import components as C  # noqa: E402
 from workbench.train import data as D  # noqa: E402
 
-SDXL_UNET = Path(__file__).resolve().parents[1] / "workbench" / "train" / "configs" / "sdxl-unet.json"
+SDXL_UNET = (
+    Path(__file__).resolve().parents[1] / "workbench" / "models" / "configs" / "sdxl-full" / "unet.json"
+)
 
 
 def peak_memory_mb(device: torch.device) -> float:

@@ -55,23 +55,21 @@ def load_components(source: ModelSource, weight_dtype: torch.dtype, vae_dtype: t
 
 
 def add_unet_lora(unet: Any, config: TrainConfig) -> None:
-    from peft import LoraConfig
-
-    lora = LoraConfig(
-        r=config.rank, lora_alpha=config.alpha, lora_dropout=config.lora_dropout,
-        init_lora_weights="gaussian", target_modules=list(config.target_modules),
-    )  # fmt: skip
-    unet.add_adapter(lora)
+    _add_lora(unet, config, config.target_modules)
 
 
 def add_text_encoder_lora(encoder: Any, config: TrainConfig) -> None:
+    _add_lora(encoder, config, config.text_encoder_target_modules)
+
+
+def _add_lora(module: Any, config: TrainConfig, target_modules: list[str]) -> None:
     from peft import LoraConfig
 
     lora = LoraConfig(
         r=config.rank, lora_alpha=config.alpha, lora_dropout=config.lora_dropout,
-        init_lora_weights="gaussian", target_modules=list(config.text_encoder_target_modules),
+        init_lora_weights="gaussian", target_modules=list(target_modules),
     )  # fmt: skip
-    encoder.add_adapter(lora)
+    module.add_adapter(lora)
 
 
 class NewTokenEmbedding(nn.Module):
