@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,12 +14,19 @@ import mlflow
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _free_port() -> int:
+    """A port nobody holds now: a fixed one can still be in TIME_WAIT from the previous run."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_two_process_accelerate_run_completes(workspace, subject):
     accelerate = Path(sys.executable).with_name("accelerate")
     # --multi_gpu selects torchrun; with no GPU, accelerate runs the processes on the CPU with gloo.
     cmd = [
         str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29731",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
         "-m", "workbench.train", "--subject", subject, "--model", "tiny", "--json",
         "max_train_steps=4", "checkpointing_steps=2", "rank=4", "validation_inference_steps=2",
         "validation_guidance_scale=1.0", "validation_prompts=a photo of {instance}",
