@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
 from workbench.config import StageConfig, field
+from workbench.stage import StageEvents
 from workbench.tracking import stage_run, tracking_uri
 from workbench.workspace import Workspace
 
@@ -33,7 +34,7 @@ class DemoConfig(StageConfig):
     subject_id: str = field("demo", help="Subject id the demo photos are filed under.")
     model: str = field("tiny", help="Model preset, hub id or folder (tiny runs offline in seconds).")
     train_recipe: str = field(
-        "experiments/train/tiny-demo.yaml", help="Training recipe (relative to the repo)."
+        "tiny-demo", help="Training recipe: a name in experiments/train/ or a YAML path."
     )
     train_steps: int = field(30, help="LoRA training steps (overrides the recipe).")
     presets: list[str] = field(
@@ -100,78 +101,71 @@ def mlflow_ui_command(workspace: Workspace) -> str:
     return f"open your tracking server: {uri}"
 
 
-def run_demo(config: DemoConfig, workspace: Workspace) -> DemoSummary:
+def run_demo(config: DemoConfig, workspace: Workspace, events: StageEvents | None = None) -> DemoSummary:
     """intake -> train -> generate -> evaluate, each a nested MLflow run under one parent 'demo' run."""
     import mlflow
 
-    from workbench.evaluate import EvalConfig, run_suite
-    from workbench.generate import GenerateConfig, generate_batch
+    from workbench.evaluate import EvalConfig, run_eval
+    from workbench.generate import GenerateConfig, run_generate
     from workbench.intake import IntakeConfig, run_intake
     from workbench.models import resolve_model
-    from workbench.train import TrainConfig, train_lora
+    from workbench.train import TrainConfig, run_train
 
-    subject = config.subject_id
+    subject, events = config.subject_id, events or StageEvents()
+    source = resolve_model(config.model, workspace.cache_dir)
     timings: dict[str, float] = {}
-    runs: dict[str, str] = {}
     with stage_run(workspace, "demo", config, subject_id=subject, run_name="demo") as parent:
         start = time.perf_counter()
-        resolution = resolve_model(config.model, workspace.cache_dir).resolution
         # The photos live only in the subject's folder (intake copies them there), so `forget` erases them all.
         with tempfile.TemporaryDirectory(prefix="workbench-demo-") as upload:
             photos = sample_photo_set(Path(upload))
-            intake = run_intake(photos, subject, IntakeConfig(resolution=resolution), workspace)
-        runs["intake"], timings["intake"] = intake.run_id, time.perf_counter() - start
-
-        start = time.perf_counter()
-        recipe = TrainConfig.from_yaml(config.train_recipe)
-        train_config = recipe.replace(
+            intake = run_intake(subject, IntakeConfig(resolution=source.resolution), workspace=workspace,
+                                events=events, photos=photos)  # fmt: skip
+        timings["intake"], start = time.perf_counter() - start, time.perf_counter()
+        train_config = TrainConfig.from_yaml(config.train_recipe).replace(
             model=config.model, max_train_steps=config.train_steps, seed=config.seed
         )
-        trained = train_lora(workspace, subject, train_config)
-        runs["train"], timings["train"] = trained.run_id, time.perf_counter() - start
-
-        start = time.perf_counter()
+        trained = run_train(subject, train_config, workspace=workspace, events=events)
+        timings["train"], start = time.perf_counter() - start, time.perf_counter()
         generate_config = GenerateConfig(
-            subject=subject,
-            model=config.model,
-            lora=trained.lora_file,
-            presets=config.presets,
-            count=config.images_per_preset * len(config.presets),
-            steps=config.generate_steps,
-            seed=config.seed,
+            model=config.model, lora=str(trained.lora_file), presets=config.presets,
+            count=config.images_per_preset * len(config.presets), steps=config.generate_steps, seed=config.seed,
+        )  # fmt: skip
+        generated = run_generate(subject, generate_config, workspace=workspace, events=events)
+        timings["generate"], start = time.perf_counter() - start, time.perf_counter()
+        evaluated = run_eval(
+            subject, EvalConfig(), workspace=workspace, events=events, images=generated.out_dir
         )
-        generated = generate_batch(generate_config, workspace)
-        runs["generate"], timings["generate"] = generated.mlflow_run_id, time.perf_counter() - start
-
-        start = time.perf_counter()
-        evaluated = run_suite(EvalConfig(), subject=subject, images=generated.run_dir, workspace=workspace)
-        runs["evaluate"], timings["evaluate"] = evaluated.run_id, time.perf_counter() - start
-
-        metrics = {
-            "intake.n_accepted": float(intake.n_accepted),
-            "intake.n_photos": float(len(intake.photos)),
-            "train.final_loss": float(trained.final_loss),
-            "train.steps_per_second": float(trained.steps_per_second),
-            "generate.n_images": float(len(generated.images)),
-            **{f"eval.{k}": float(v) for k, v in evaluated.metrics.items() if _is_number(v)},
-        }
+        timings["evaluate"] = time.perf_counter() - start
         mlflow.log_metrics({f"{stage}_seconds": seconds for stage, seconds in timings.items()})
+        results = {"intake": intake, "train": trained, "generate": generated, "evaluate": evaluated}
         summary = DemoSummary(
             parent_run_id=parent.info.run_id,
-            runs=runs,
-            metrics=metrics,
+            runs={stage: result.run_id for stage, result in results.items()},
+            metrics=_demo_metrics(intake, trained, generated, evaluated),
             paths={
                 "dataset": str(intake.dataset_dir),
                 "lora": str(trained.lora_file),
-                "images": str(generated.run_dir),
+                "images": str(generated.out_dir),
                 "report": str(evaluated.out_dir),
-            },
+            },  # fmt: skip
             timings_s={k: round(v, 2) for k, v in timings.items()},
             tracking_uri=tracking_uri(workspace),
             mlflow_ui=mlflow_ui_command(workspace),
-            notice=NOISE_NOTICE if resolve_model(config.model, workspace.cache_dir).is_tiny else "",
+            notice=NOISE_NOTICE if source.is_tiny else "",
         )
     return summary
+
+
+def _demo_metrics(intake, trained, generated, evaluated) -> dict[str, float]:
+    return {
+        "intake.n_accepted": float(intake.n_accepted),
+        "intake.n_photos": float(len(intake.photos)),
+        "train.final_loss": float(trained.final_loss),
+        "train.steps_per_second": float(trained.steps_per_second),
+        "generate.n_images": float(len(generated.records)),
+        **{f"eval.{k}": float(v) for k, v in evaluated.metrics.items() if _is_number(v)},
+    }
 
 
 def _is_number(value: object) -> bool:

@@ -17,6 +17,7 @@ import mlflow
 
 from workbench.config import StageConfig, field
 from workbench.errors import WorkbenchError
+from workbench.stage import StageEvents
 from workbench.tracking import log_json, stage_run
 from workbench.workspace import Workspace
 
@@ -58,10 +59,10 @@ class SweepResult:
         return asdict(self)
 
 
-def run_sweep(config: SweepConfig, workspace: Workspace) -> SweepResult:
-    from workbench.evaluate import EvalConfig, run_suite
-    from workbench.generate import GenerateConfig, generate_batch
-    from workbench.train import TrainConfig, train_lora
+def run_sweep(config: SweepConfig, workspace: Workspace, events: StageEvents | None = None) -> SweepResult:
+    from workbench.evaluate import EvalConfig, run_eval
+    from workbench.generate import GenerateConfig, run_generate
+    from workbench.train import TrainConfig, run_train
 
     base = TrainConfig.from_yaml(config.recipe).replace(model=config.model)
     for name in config.grid:
@@ -72,27 +73,25 @@ def run_sweep(config: SweepConfig, workspace: Workspace) -> SweepResult:
     rows: list[dict[str, Any]] = []
     with stage_run(workspace, "sweep", config, subject_id=config.subject_id) as parent:
         for index, cell in enumerate(config.cells()):
-            trained = train_lora(workspace, config.subject_id, base.replace(**cell))
+            subject = config.subject_id
+            trained = run_train(subject, base.replace(**cell), workspace=workspace, events=events)
             batch = GenerateConfig(
-                subject=config.subject_id,
                 model=base.model,
-                lora=trained.lora_file,
+                lora=str(trained.lora_file),
                 presets=config.presets,
                 count=config.images_per_cell,
                 steps=config.generate_steps,
                 seed=config.seed,  # the same seeds in every cell, so cells differ only by the training option
             )
-            generated = generate_batch(batch, workspace)
-            evaluated = run_suite(
-                EvalConfig(), subject=config.subject_id, images=generated.run_dir, workspace=workspace
+            generated = run_generate(subject, batch, workspace=workspace, events=events)
+            evaluated = run_eval(
+                subject, EvalConfig(), workspace=workspace, events=events, images=generated.out_dir
             )
             row = {"cell": index, **cell, "train.final_loss": trained.final_loss}
             row.update(
                 {f"eval.{k}": v for k, v in evaluated.metrics.items() if not k.endswith((".lo", ".hi"))}
             )
-            row.update(
-                train_run=trained.run_id, generate_run=generated.mlflow_run_id, eval_run=evaluated.run_id
-            )
+            row.update(train_run=trained.run_id, generate_run=generated.run_id, eval_run=evaluated.run_id)
             rows.append(row)
         _log_table(rows)
     return SweepResult(parent.info.run_id, rows)

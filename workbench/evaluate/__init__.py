@@ -6,6 +6,6 @@ Modules, in the order a run uses them: ``config`` (EvalConfig), ``testsets`` / `
 """
 
 from workbench.evaluate.config import EvalConfig
-from workbench.evaluate.suite import SuiteResult, load_suite, run_suite
+from workbench.evaluate.suite import Check, EvalResult, ReportFiles, load_suite, run_eval
 
-__all__ = ["EvalConfig", "SuiteResult", "load_suite", "run_suite"]
+__all__ = ["Check", "EvalConfig", "EvalResult", "ReportFiles", "load_suite", "run_eval"]

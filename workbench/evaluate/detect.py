@@ -114,9 +114,10 @@ class DetectorResult:
     test_labels: list[int] = field(repr=False)
     test_scores: list[float] = field(repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
+        """The report's section: the estimates stay :class:`Estimate` objects until the report writes them."""
         return {
-            "backend": self.backend, "accuracy": self.accuracy.to_dict(), "auc": self.auc.to_dict(),
+            "backend": self.backend, "accuracy": self.accuracy, "auc": self.auc,
             "n_train": len(self.train_ids), "n_test": len(self.test_ids),
             "train_ids": self.train_ids, "test_ids": self.test_ids,
         }  # fmt: skip

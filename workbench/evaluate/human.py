@@ -74,7 +74,7 @@ def score_answers(rows: list[dict[str, str]], confidence: float = 0.95) -> dict[
     if forced:
         correct = sum(r["truth"] == r["answer"] for r in forced)
         result["2afc"] = {
-            "accuracy": wilson_interval(correct, len(forced), confidence).to_dict(),
+            "accuracy": wilson_interval(correct, len(forced), confidence),
             "dprime": dprime_2afc(correct, len(forced)),
         }
     return result
@@ -88,7 +88,7 @@ def _score_single(rows: list[dict[str, str]], confidence: float) -> dict[str, An
     hits = sum(t == "ai" and a == "ai" for t, a in zip(truth, answer, strict=True))
     false_alarms = sum(t == "real" and a == "ai" for t, a in zip(truth, answer, strict=True))
     return {
-        "accuracy": wilson_interval(correct, len(rows), confidence).to_dict(),
+        "accuracy": wilson_interval(correct, len(rows), confidence),
         "hit_rate": hits / n_ai if n_ai else float("nan"),
         "false_alarm_rate": false_alarms / (len(rows) - n_ai) if len(rows) > n_ai else float("nan"),
         "dprime": dprime_yes_no(hits, n_ai, false_alarms, len(rows) - n_ai),

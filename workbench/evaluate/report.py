@@ -14,21 +14,17 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never opens a window
 import matplotlib.pyplot as plt  # noqa: E402
 
-from workbench.errors import WorkbenchError  # noqa: E402
+from workbench.evaluate.stats import Estimate  # noqa: E402
 
 if TYPE_CHECKING:
-    from workbench.evaluate.suite import SuiteResult
+    from workbench.evaluate.suite import EvalResult, ReportFiles
 
 
 def compare_baseline(metrics: dict[str, float], baseline: str) -> dict[str, Any]:
     """Current vs stored metrics: ``{name: {baseline, current, delta}}`` for every metric in both."""
-    from workbench.evaluate.testsets import eval_root
+    from workbench import resources
 
-    path = Path(baseline)
-    if not path.is_file():
-        path = eval_root() / "baselines" / f"{baseline}.json"
-    if not path.is_file():
-        raise WorkbenchError(f"Baseline '{baseline}' not found (looked for {path}): list eval/baselines/.")
+    path = resources.find("baselines", baseline)
     stored = json.loads(path.read_text())
     rows = {}
     for name, value in stored.get("metrics", {}).items():
@@ -43,7 +39,12 @@ def compare_baseline(metrics: dict[str, float], baseline: str) -> dict[str, Any]
     }
 
 
-def write_report(result: SuiteResult, baseline: dict[str, Any] | None) -> dict[str, Path]:
+def write_report(result: EvalResult, baseline: dict[str, Any] | None) -> ReportFiles:
+    from dataclasses import asdict
+
+    from workbench.evaluate.suite import ReportFiles
+    from workbench.workspace.evaluations import REPORT_HTML, REPORT_JSON, REPORT_MARKDOWN
+
     out = result.out_dir
     (out / "plots").mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
@@ -56,29 +57,30 @@ def write_report(result: SuiteResult, baseline: dict[str, Any] | None) -> dict[s
     files["per_image"] = out / "per_image.csv"
     data = {
         "suite": result.config.suite, "config": result.config.to_dict(), "summary": result.summary,
-        "metrics": result.metrics, "groups": result.groups, "checks": result.checks, "baseline": baseline,
-        "plots": {k: str(v.relative_to(out)) for k, v in files.items() if v.suffix == ".png"},
+        "metrics": result.metrics, "groups": result.groups, "checks": [asdict(c) for c in result.checks],
+        "baseline": baseline, "plots": {k: str(v.relative_to(out)) for k, v in files.items() if v.suffix == ".png"},
     }  # fmt: skip
-    (out / "report.json").write_text(json.dumps(_clean(data), indent=2, default=str))
-    files["json"] = out / "report.json"
+    (out / REPORT_JSON).write_text(json.dumps(jsonable(data), indent=2, default=str))
     markdown = to_markdown(result, baseline, files)
-    (out / "report.md").write_text(markdown)
-    files["markdown"] = out / "report.md"
-    (out / "report.html").write_text(to_html(markdown))
-    files["html"] = out / "report.html"
-    return files
+    (out / REPORT_MARKDOWN).write_text(markdown)
+    (out / REPORT_HTML).write_text(to_html(markdown))
+    plots = {k: v for k, v in files.items() if v.suffix == ".png"}
+    return ReportFiles(json=out / REPORT_JSON, markdown=out / REPORT_MARKDOWN, html=out / REPORT_HTML,
+                       per_image=files["per_image"], plots=plots)  # fmt: skip
 
 
-def _clean(value: Any) -> Any:
-    """JSON without NaN (not valid JSON): NaN becomes null."""
+def jsonable(value: Any) -> Any:
+    """JSON without NaN (not valid JSON): NaN becomes null; an :class:`Estimate` becomes its dict."""
+    if isinstance(value, Estimate):
+        return jsonable(value.to_dict())
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if hasattr(value, "item"):
-        return _clean(value.item())
+        return jsonable(value.item())
     return value
 
 
@@ -109,7 +111,7 @@ def plot_groups(groups: dict[str, Any], folder: Path) -> dict[str, Path]:
     return files
 
 
-def plot_skin_shift(result: SuiteResult, path: Path) -> Path:
+def plot_skin_shift(result: EvalResult, path: Path) -> Path:
     t = result.table.dropna(subset=["delta_L", "delta_hue"])
     fig, ax = plt.subplots(figsize=(5, 4))
     key = next((c for c in result.config.group_by if c in t and t[c].notna().any()), None)
@@ -129,7 +131,7 @@ def plot_skin_shift(result: SuiteResult, path: Path) -> Path:
     return path
 
 
-def plot_likeness(result: SuiteResult, path: Path) -> Path:
+def plot_likeness(result: EvalResult, path: Path) -> Path:
     like = result.summary.get("likeness", {})
     fig, ax = plt.subplots(figsize=(5, 3.6))
     for col, colour in (("median_distance", "#4a78a8"), ("centroid_distance", "#8e44ad")):
@@ -154,13 +156,13 @@ def plot_likeness(result: SuiteResult, path: Path) -> Path:
 
 
 # -- text ------------------------------------------------------------------------------------------------------
-def _fmt(e: dict[str, Any] | None) -> str:
-    if not e or e.get("est") is None or (isinstance(e["est"], float) and math.isnan(e["est"])):
+def _fmt(e: Estimate | None) -> str:
+    if e is None or e.est is None or math.isnan(e.est):
         return "n/a"
-    return f"{e['est']:.3f} [{e['lo']:.3f}, {e['hi']:.3f}] (n={e['n']})"
+    return f"{e.est:.3f} [{e.lo:.3f}, {e.hi:.3f}] (n={e.n})"
 
 
-def to_markdown(result: SuiteResult, baseline: dict[str, Any] | None, files: dict[str, Path]) -> str:
+def to_markdown(result: EvalResult, baseline: dict[str, Any] | None, files: dict[str, Path]) -> str:
     s, cfg = result.summary, result.config
     pct = int(round(cfg.confidence * 100))
     lines = [f"# Evaluation report: suite `{cfg.suite}`", "", cfg.description or "", "",
@@ -175,7 +177,7 @@ def to_markdown(result: SuiteResult, baseline: dict[str, Any] | None, files: dic
             lines += [f"Skipped: {block['skipped']}", ""]
             continue
         lines += ["| metric | estimate [CI] |", "|---|---|"]
-        lines += [f"| {k} | {_fmt(v)} |" for k, v in block.items() if isinstance(v, dict) and "est" in v]
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in block.items() if isinstance(v, Estimate)]
         lines.append("")
         if section == "detect":
             lines += [f"Probe: {block['backend']}, trained on {block['n_train']} images, scored on "
@@ -196,7 +198,7 @@ def to_markdown(result: SuiteResult, baseline: dict[str, Any] | None, files: dic
             "## Human blind test",
             "",
             "```json",
-            json.dumps(s["human"], indent=2, default=str)[:4000],
+            json.dumps(jsonable(s["human"]), indent=2, default=str)[:4000],
             "```",
             "",
         ]
@@ -222,8 +224,8 @@ def to_markdown(result: SuiteResult, baseline: dict[str, Any] | None, files: dic
             lines += [f"![{key}](plots/{files[key].name})", ""]
     if result.checks:
         lines += ["## Checks", "", "| metric | value | min | max | passed |", "|---|---|---|---|---|"]
-        lines += [f"| {c['metric']} | {c['value']} | {c.get('min', '')} | {c.get('max', '')} | {'yes' if c['passed'] else '**NO**'} |"
-                  for c in result.checks]  # fmt: skip
+        lines += [f"| {c.metric} | {c.value} | {'' if c.min is None else c.min} | {'' if c.max is None else c.max} | "
+                  f"{'yes' if c.passed else '**NO**'} |" for c in result.checks]  # fmt: skip
         lines.append("")
     if baseline:
         lines += [f"## Against baseline `{baseline['name']}`", "", baseline.get("notes", ""), "",

@@ -32,9 +32,11 @@ from workbench.evaluate.likeness import (
 )
 from workbench.evaluate.ranking import rank
 from workbench.evaluate.skin import mst_band, pooled_skin, skin_shift
-from workbench.evaluate.stats import bootstrap_ci, wilson_interval
+from workbench.evaluate.stats import Estimate, bootstrap_ci, wilson_interval
 from workbench.intake.dataset import accepted_originals
+from workbench.stage import Progress, StageEvents, StageResult, tracked_stage
 from workbench.workspace import Workspace
+from workbench.workspace.generations import GenerationRun, find_generation
 
 
 @dataclass
@@ -48,21 +50,41 @@ class Item:
     reference: bool = False
 
 
-@dataclass
-class SuiteResult:
+@dataclass(frozen=True)
+class Check:
+    """One threshold of the suite against a flat metric."""
+
+    metric: str
+    value: float | None
+    min: float | None
+    max: float | None
+    passed: bool
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    json: Path
+    markdown: Path
+    html: Path
+    per_image: Path
+    plots: dict[str, Path]  # plot name -> PNG
+
+
+@dataclass(kw_only=True)
+class EvalResult(StageResult):
+    """``out_dir`` holds the report. ``summary`` keeps :class:`Estimate` objects; the report serialises them."""
+
     config: EvalConfig
-    out_dir: Path
     summary: dict[str, Any]
     metrics: dict[str, float]
     table: pd.DataFrame
     groups: dict[str, Any]
-    checks: list[dict[str, Any]]
-    files: dict[str, Path]
-    run_id: str | None = None
+    checks: list[Check] = field(default_factory=list)
+    files: ReportFiles | None = None
 
     @property
     def passed(self) -> bool:
-        return all(c["passed"] for c in self.checks)
+        return all(c.passed for c in self.checks)
 
 
 # -- gathering -------------------------------------------------------------------------------------------------
@@ -82,15 +104,16 @@ def items_from_folder(images: Path, subject: str | None, references: list[Path])
 
 def _generation_items(run_dir: Path, subject: str | None) -> list[Item]:
     """The images a generation run recorded in its manifest (never its contact sheet), with their presets."""
-    from workbench.generate import read_manifest  # the producer's reader: torn lines and resumed indices
-
     items = []
-    for record in read_manifest(run_dir):
-        path = run_dir / record["file"]
+    for record in GenerationRun(run_dir).records():  # the producer's reader: torn lines, resumed indices
+        path = run_dir / record.file
         if path.is_file():
-            meta = {"subject_id": subject or "subject", "preset": "+".join(record.get("presets") or []),
-                    "seed": record.get("seed")}  # fmt: skip
-            items.append(Item(f"output/{record['file']}", _loader(path), path, meta))
+            meta = {
+                "subject_id": subject or "subject",
+                "preset": "+".join(record.presets),
+                "seed": record.seed,
+            }
+            items.append(Item(f"output/{record.file}", _loader(path), path, meta))
     return items
 
 
@@ -112,55 +135,61 @@ def _loader(path: Path):
 
 
 # -- the run ---------------------------------------------------------------------------------------------------
-def run_suite(
-    config: EvalConfig,
+def run_eval(
+    subject: str | None,
+    config: EvalConfig | None = None,
     *,
-    subject: str | None = None,
+    workspace: Workspace,
+    events: StageEvents | None = None,
     images: str | Path | None = None,
-    workspace: Workspace | None = None,
-    out_dir: str | Path | None = None,
-    log: bool = True,
-) -> SuiteResult:
-    """Evaluate ``images`` against ``subject``'s photos, or the test set ``config.testset``; write the report."""
-    from workbench.evaluate.report import compare_baseline, write_report
+) -> EvalResult:
+    """Evaluate a generation run of ``subject`` against the subject's photos, or the test set
+    ``config.testset`` (``subject`` None); write the report and log it as one tracked run.
 
-    ws = workspace or Workspace.resolve()
-    started = time.perf_counter()
+    ``images`` is a generation run name, its folder or any folder of images; without it, the subject's newest
+    generation run.
+    """
+    config = config or EvalConfig()
+    events = events or StageEvents()
+    items, source = _gather(config, subject, images, workspace)
+    run_name = workspace.new_run_name("eval")
+    out = workspace.evaluation_dir(subject, run_name)
+    tags = {"workbench.eval.suite": config.suite}
+    with tracked_stage("eval", subject, config, workspace=workspace, events=events, run_name=run_name,
+                       tags=tags) as run:  # fmt: skip
+        out.mkdir(parents=True, exist_ok=True)
+        result = _evaluate(items, config, workspace, subject, events, run.info.run_id, out)
+        result.summary["source"] = source
+        result.files = _report(result)
+        _log_mlflow(result)
+    return result
+
+
+def _gather(
+    config: EvalConfig, subject: str | None, images, ws: Workspace
+) -> tuple[list[Item], dict[str, Any]]:
     if config.testset:
         from workbench.evaluate.testsets import load_testset
 
         ds, spec = load_testset(config.testset, ws)
-        items = items_from_dataset(ds)
-        source = {"testset": spec.name, "source": spec.source, "licence": spec.licence}
-    else:
-        if images is None:
-            raise WorkbenchError(
-                "Nothing to evaluate: pass --images (a folder or generation run) or --testset."
-            )
+        return items_from_dataset(ds), {"testset": spec.name, "source": spec.source, "licence": spec.licence}
+    if images is not None and Path(images).is_dir():
         folder = Path(images)
-        # The photos intake accepted, not every upload: rejected ones may show someone else, or be unreadable.
-        references = accepted_originals(ws, subject) if subject else []
-        items = items_from_folder(folder, subject, references)
-        source = {"images": str(folder), "subject": subject}
+    elif subject is not None:
+        folder = find_generation(ws, subject, images).dir
+    else:
+        raise WorkbenchError("Nothing to evaluate: pass images (a folder or generation run) or a test set.")
+    # The photos intake accepted, not every upload: rejected ones may show someone else, or be unreadable.
+    references = accepted_originals(ws, subject) if subject else []
+    return items_from_folder(folder, subject, references), {"images": str(folder), "subject": subject}
 
-    run_name = ws.new_run_name("eval")
-    if out_dir is None:
-        out_dir = ws.evaluation_dir(subject, run_name) if subject else ws.root / "evaluations" / run_name
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
 
-    analyses, spectra, crops, provenance = _analyse_all(items, config)
-    table, refs_by_subject, summary = _measure(items, analyses, config, ws, subject)
-    summary["source"] = source
+def _evaluate(items, config: EvalConfig, ws: Workspace, subject, events: StageEvents, run_id: str, out: Path):
+    started = time.perf_counter()
+    analyses, spectra, crops, provenance = _analyse_all(items, config, events)
+    table, summary = _measure(items, analyses, config, ws, subject)
     if "ranking" in config.metrics:
-        backend = backend_for(config.face_backend)
-        table = rank(table, config, backend.threshold if "likeness" in config.metrics else None)
-        usable = int(table["usable"].sum())
-        summary["ranking"] = {
-            "usable": usable, "total": len(table),
-            "usable_yield": wilson_interval(usable, len(table), config.confidence).to_dict(),
-            "top": table.head(15)[["id", "score", "usable", "reasons"]].to_dict("records"),
-        }  # fmt: skip
+        table, summary["ranking"] = _rank(table, config)
     if "detect" in config.metrics:
         summary["detect"] = _run_detector(items, spectra, crops, config)
     if "provenance" in config.metrics:
@@ -169,32 +198,40 @@ def run_suite(
         from workbench.evaluate.human import read_answers, score_answers
 
         summary["human"] = score_answers(read_answers(config.human_answers), config.confidence)
-
-    groups = group_table(
-        table,
-        [c for c in config.group_by],
-        n_boot=config.n_boot,
-        confidence=config.confidence,
-        seed=config.seed,
-    )
+    groups = group_table(table, list(config.group_by), n_boot=config.n_boot, confidence=config.confidence,
+                         seed=config.seed)  # fmt: skip
     metrics = flat_metrics(summary, groups)
     elapsed = time.perf_counter() - started
     summary["timing"] = {"seconds": elapsed, "images": len(items), "faces_per_second": len(items) / elapsed}
     metrics["timing.faces_per_second"] = len(items) / elapsed
-    checks = run_checks(metrics, config.thresholds)
-    baseline = compare_baseline(metrics, config.baseline) if config.baseline else None
-    result = SuiteResult(config, out, summary, metrics, table, groups, checks, {})
-    result.files = write_report(result, baseline)
-    if log:
-        result.run_id = _log_mlflow(result, ws, subject, run_name)
-    return result
+    return EvalResult(run_id=run_id, out_dir=out, config=config, summary=summary, metrics=metrics, table=table,
+                      groups=groups, checks=run_checks(metrics, config.thresholds))  # fmt: skip
 
 
-def _analyse_all(items: list[Item], config: EvalConfig):
+def _rank(table: pd.DataFrame, config: EvalConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
+    backend = backend_for(config.face_backend)
+    table = rank(table, config, backend.threshold if "likeness" in config.metrics else None)
+    usable = int(table["usable"].sum())
+    return table, {
+        "usable": usable, "total": len(table),
+        "usable_yield": wilson_interval(usable, len(table), config.confidence),
+        "top": table.head(15)[["id", "score", "usable", "reasons"]].to_dict("records"),
+    }  # fmt: skip
+
+
+def _report(result: EvalResult) -> ReportFiles:
+    from workbench.evaluate.report import compare_baseline, write_report
+
+    baseline = compare_baseline(result.metrics, result.config.baseline) if result.config.baseline else None
+    return write_report(result, baseline)
+
+
+def _analyse_all(items: list[Item], config: EvalConfig, events: StageEvents):
     analyses: list[FaceAnalysis] = []
     spectra, crops, provenance = [], [], []
     want_faces = bool({"likeness", "skin", "ranking"} & set(config.metrics))
-    for item in items:
+    for done, item in enumerate(items, 1):
+        events.raise_if_stopped()
         image = item.load()
         if want_faces:
             analyses.append(analyse(image, config.face_backend, analysis_size=config.analysis_size,
@@ -213,15 +250,34 @@ def _analyse_all(items: list[Item], config: EvalConfig):
             from workbench.generate.provenance import read_provenance
 
             provenance.append(read_provenance(item.path))
+        events.progress(Progress("eval", done, len(items), unit="img", message=item.id))
     return analyses, spectra, crops, provenance
 
 
 def _measure(items, analyses, config: EvalConfig, ws: Workspace, subject: str | None):
+    """One row per output image (likeness and skin shift against its subject's references) and the summary."""
+    refs_by_subject, ref_skin = _references(items, analyses, config, ws, subject)
     backend = backend_for(config.face_backend)
+    rows = [_row(item, a, config, backend, refs_by_subject.get(str(item.meta["subject_id"])),
+                 ref_skin.get(str(item.meta["subject_id"])))
+            for item, a in zip(items, analyses, strict=True) if not item.reference]  # fmt: skip
+    table = pd.DataFrame(rows)
+    for col in ("face_found", "verified"):
+        if col in table:
+            table[col] = table[col].astype(float)
+    summary: dict[str, Any] = {"n_images": len(table), "n_references": sum(it.reference for it in items)}
+    if "likeness" in config.metrics:
+        summary["likeness"] = _likeness_summary(table, refs_by_subject, config, backend)
+    if "skin" in config.metrics:
+        summary["skin"] = _skin_summary(table, ref_skin, config)
+    return table, summary
+
+
+def _references(items, analyses, config: EvalConfig, ws: Workspace, subject: str | None):
+    """Each subject's likeness references (intake's embeddings when present) and pooled reference skin."""
     refs_by_subject: dict[str, References | None] = {}
     ref_skin: dict[str, Any] = {}
-    subjects = sorted({str(it.meta["subject_id"]) for it in items})
-    for sid in subjects:
+    for sid in sorted({str(it.meta["subject_id"]) for it in items}):
         ref_idx = [i for i, it in enumerate(items) if it.reference and str(it.meta["subject_id"]) == sid]
         found = [i for i in ref_idx if analyses[i].face_found]
         refs = (
@@ -232,86 +288,79 @@ def _measure(items, analyses, config: EvalConfig, ws: Workspace, subject: str | 
                                               [items[i].id for i in found], config.face_backend)  # fmt: skip
         refs_by_subject[sid] = refs
         ref_skin[sid] = pooled_skin([analyses[i].skin for i in found]) if found else None
+    return refs_by_subject, ref_skin
 
-    rows = []
-    for item, a in zip(items, analyses, strict=True):
-        if item.reference:
-            continue
-        sid = str(item.meta["subject_id"])
-        row: dict[str, Any] = {
-            "id": item.id,
-            "file": str(item.path) if item.path else "",
-            **_scalar_meta(item.meta),
-        }
-        row.update(face_found=a.face_found, n_faces=a.n_faces, face_px=a.face_px, sharpness=a.sharpness,
-                   exposure=a.exposure, clipped=a.clipped)  # fmt: skip
-        refs = refs_by_subject.get(sid)
-        if "likeness" in config.metrics and refs is not None:
-            row.update(likeness(a.embedding, refs, backend))
-        reference_skin = ref_skin.get(sid)
-        if a.skin is not None:
-            row.update(skin_L=a.skin.L, skin_a=a.skin.a, skin_b=a.skin.b, skin_hue=a.skin.hue,
-                       skin_ita=a.skin.ita, mst_measured=a.skin.mst)  # fmt: skip
-            if reference_skin is not None:
-                shift = skin_shift(a.skin, reference_skin)
-                row.update(shift, abs_delta_L=abs(shift["delta_L"]), mst_abs_steps=abs(shift["mst_steps"]),
-                           lighter=float(shift["delta_L"] > config.lightening_threshold))  # fmt: skip
-            if _is_number(row.get("mst")):
-                row["mst_abs_error"] = float(abs(a.skin.mst - int(row["mst"])))
-        # The subject's own tone (label when the test set has one, else measured on their photos) as a group.
-        if not _is_number(row.get("mst")) and reference_skin is not None:
-            row["mst"] = reference_skin.mst
-        if _is_number(row.get("mst")) and not row.get("mst_band"):
-            row["mst_band"] = mst_band(int(row["mst"]))
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    for col in ("face_found", "verified"):
-        if col in table:
-            table[col] = table[col].astype(float)
 
-    summary: dict[str, Any] = {"n_images": len(table), "n_references": sum(it.reference for it in items)}
+def _row(item: Item, a: FaceAnalysis, config: EvalConfig, backend, refs, reference_skin) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": item.id,
+        "file": str(item.path) if item.path else "",
+        **_scalar_meta(item.meta),
+    }
+    row.update(face_found=a.face_found, n_faces=a.n_faces, face_px=a.face_px, sharpness=a.sharpness,
+               exposure=a.exposure, clipped=a.clipped)  # fmt: skip
+    if "likeness" in config.metrics and refs is not None:
+        row.update(likeness(a.embedding, refs, backend))
+    if a.skin is not None:
+        row.update(skin_L=a.skin.L, skin_a=a.skin.a, skin_b=a.skin.b, skin_hue=a.skin.hue,
+                   skin_ita=a.skin.ita, mst_measured=a.skin.mst)  # fmt: skip
+        if reference_skin is not None:
+            shift = skin_shift(a.skin, reference_skin)
+            row.update(shift, abs_delta_L=abs(shift["delta_L"]), mst_abs_steps=abs(shift["mst_steps"]),
+                       lighter=float(shift["delta_L"] > config.lightening_threshold))  # fmt: skip
+        if _is_number(row.get("mst")):
+            row["mst_abs_error"] = float(abs(a.skin.mst - int(row["mst"])))
+    # The subject's own tone (label when the test set has one, else measured on their photos) as a group.
+    if not _is_number(row.get("mst")) and reference_skin is not None:
+        row["mst"] = reference_skin.mst
+    if _is_number(row.get("mst")) and not row.get("mst_band"):
+        row["mst_band"] = mst_band(int(row["mst"]))
+    return row
+
+
+def _likeness_summary(table: pd.DataFrame, refs_by_subject, config: EvalConfig, backend) -> dict[str, Any]:
     conf, kw = (
         config.confidence,
         {"n_boot": config.n_boot, "confidence": config.confidence, "seed": config.seed},
     )
     n_found = int(table["face_found"].sum()) if len(table) else 0
-    if "likeness" in config.metrics:
-        missing = [s for s, r in refs_by_subject.items() if r is None]
-        like: dict[str, Any] = {
-            "backend": config.face_backend, "metric": backend.metric, "threshold": backend.threshold,
-            "references_from": {sid: (r.source if r else None) for sid, r in refs_by_subject.items()},
-            "faces_found": n_found, "faces_missing": len(table) - n_found,  # missing faces count as failures
-            "face_found_rate": wilson_interval(n_found, len(table), conf).to_dict(),
-        }  # fmt: skip
-        if "verified" in table:
-            like["verification_rate"] = wilson_interval(
-                int(table["verified"].sum()), len(table), conf
-            ).to_dict()
-            for col in ("centroid_distance", "nearest_distance", "median_distance"):
-                like[col] = bootstrap_ci(table[col], **kw).to_dict()
-            like["pair_match_rate"] = bootstrap_ci(table["pair_match_rate"], **kw).to_dict()
-        if missing:
-            like["no_references"] = missing
-        summary["likeness"] = like
-    if "skin" in config.metrics:
-        skin: dict[str, Any] = {
-            "reference": {s: (c.to_dict() if c else None) for s, c in ref_skin.items()},
-            "n_measured": int(table["skin_L"].notna().sum()) if "skin_L" in table else 0,
-            "lightening_threshold": config.lightening_threshold,
-        }
-        if "delta_L" in table:
-            measured = table["delta_L"].dropna()
-            skin["lightening_rate"] = wilson_interval(
-                int((measured > config.lightening_threshold).sum()), len(measured), conf
-            ).to_dict()
-            for col in ("delta_L", "delta_hue", "delta_ita", "delta_e2000", "mst_steps", "mst_abs_steps"):
-                skin[col] = bootstrap_ci(table[col], **kw).to_dict()
-        if "mst_abs_error" in table:
-            errors = table["mst_abs_error"].dropna()
-            skin["mst_abs_error"] = bootstrap_ci(errors, **kw).to_dict()
-            skin["mst_exact_rate"] = wilson_interval(int((errors == 0).sum()), len(errors), conf).to_dict()
-        summary["skin"] = skin
-    return table, refs_by_subject, summary
+    like: dict[str, Any] = {
+        "backend": config.face_backend, "metric": backend.metric, "threshold": backend.threshold,
+        "references_from": {sid: (r.source if r else None) for sid, r in refs_by_subject.items()},
+        "faces_found": n_found, "faces_missing": len(table) - n_found,  # missing faces count as failures
+        "face_found_rate": wilson_interval(n_found, len(table), conf),
+    }  # fmt: skip
+    if "verified" in table:
+        like["verification_rate"] = wilson_interval(int(table["verified"].sum()), len(table), conf)
+        for col in ("centroid_distance", "nearest_distance", "median_distance", "pair_match_rate"):
+            like[col] = bootstrap_ci(table[col], **kw)
+    missing = [s for s, r in refs_by_subject.items() if r is None]
+    if missing:
+        like["no_references"] = missing
+    return like
+
+
+def _skin_summary(table: pd.DataFrame, ref_skin, config: EvalConfig) -> dict[str, Any]:
+    conf, kw = (
+        config.confidence,
+        {"n_boot": config.n_boot, "confidence": config.confidence, "seed": config.seed},
+    )
+    skin: dict[str, Any] = {
+        "reference": {s: (c.to_dict() if c else None) for s, c in ref_skin.items()},
+        "n_measured": int(table["skin_L"].notna().sum()) if "skin_L" in table else 0,
+        "lightening_threshold": config.lightening_threshold,
+    }
+    if "delta_L" in table:
+        measured = table["delta_L"].dropna()
+        lighter = int((measured > config.lightening_threshold).sum())
+        skin["lightening_rate"] = wilson_interval(lighter, len(measured), conf)
+        for col in ("delta_L", "delta_hue", "delta_ita", "delta_e2000", "mst_steps", "mst_abs_steps"):
+            skin[col] = bootstrap_ci(table[col], **kw)
+    if "mst_abs_error" in table:
+        errors = table["mst_abs_error"].dropna()
+        skin["mst_abs_error"] = bootstrap_ci(errors, **kw)
+        skin["mst_exact_rate"] = wilson_interval(int((errors == 0).sum()), len(errors), conf)
+    return skin
 
 
 def _scalar_meta(meta: dict[str, Any]) -> dict[str, Any]:
@@ -346,7 +395,7 @@ def _run_detector(items, spectra, crops, config: EvalConfig) -> dict[str, Any]:
         )  # fmt: skip
     except WorkbenchError as exc:
         return {"skipped": str(exc)}
-    return result.to_dict()
+    return result.summary()
 
 
 def _provenance_summary(items, provenance, config: EvalConfig) -> dict[str, Any]:
@@ -356,13 +405,13 @@ def _provenance_summary(items, provenance, config: EvalConfig) -> dict[str, Any]
     marked = sum(p["ai_generated"] for p in provenance)
     params = sum(p["parameters"] is not None or p["parameters_text"] is not None for p in provenance)
     summary = {
-        "ai_mark_rate": wilson_interval(marked, n, config.confidence).to_dict(),
-        "parameters_rate": wilson_interval(params, n, config.confidence).to_dict(),
+        "ai_mark_rate": wilson_interval(marked, n, config.confidence),
+        "parameters_rate": wilson_interval(params, n, config.confidence),
         "n": n,
     }
     if all(p["watermark_checked"] for p in provenance):  # only when a watermark decoder is installed
         found = sum(p["watermark"] is not None for p in provenance)
-        summary["watermark_rate"] = wilson_interval(found, n, config.confidence).to_dict()
+        summary["watermark_rate"] = wilson_interval(found, n, config.confidence)
     return summary
 
 
@@ -376,14 +425,14 @@ def flat_metrics(summary: dict[str, Any], groups: dict[str, Any]) -> dict[str, f
                 value, bool
             ):  # counts (faces found, images measured)
                 flat[f"{section}.{key}"] = value
-            elif isinstance(value, dict) and "est" in value:
-                flat[f"{section}.{key}"] = value["est"]
-                flat[f"{section}.{key}.lo"] = value["lo"]
-                flat[f"{section}.{key}.hi"] = value["hi"]
+            elif isinstance(value, Estimate):
+                flat[f"{section}.{key}"] = value.est
+                flat[f"{section}.{key}.lo"] = value.lo
+                flat[f"{section}.{key}.hi"] = value.hi
     for section in ("single", "2afc"):
         block = (summary.get("human") or {}).get(section)
         if block:
-            flat[f"human.{section}.accuracy"] = block["accuracy"]["est"]
+            flat[f"human.{section}.accuracy"] = block["accuracy"].est
             flat[f"human.{section}.dprime"] = block["dprime"]
     for col, per_metric in groups.items():
         for name, g in per_metric.items():
@@ -393,7 +442,7 @@ def flat_metrics(summary: dict[str, Any], groups: dict[str, Any]) -> dict[str, f
     return {k: float(v) for k, v in flat.items() if v is not None}
 
 
-def run_checks(metrics: dict[str, float], thresholds: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+def run_checks(metrics: dict[str, float], thresholds: dict[str, dict[str, float]]) -> list[Check]:
     checks = []
     for name, bounds in thresholds.items():
         value = metrics.get(name)
@@ -402,32 +451,19 @@ def run_checks(metrics: dict[str, float], thresholds: dict[str, dict[str, float]
             ok = value >= bounds["min"]
         if ok and "max" in bounds:
             ok = value <= bounds["max"]
-        checks.append({"metric": name, "value": value, **bounds, "passed": bool(ok)})
+        checks.append(Check(name, value, bounds.get("min"), bounds.get("max"), bool(ok)))
     return checks
 
 
-def _log_mlflow(result: SuiteResult, ws: Workspace, subject: str | None, run_name: str) -> str:
+def _log_mlflow(result: EvalResult) -> None:
     import mlflow
 
-    from workbench.tracking import stage_run
-
-    tags = {"workbench.eval.suite": result.config.suite}
-    with stage_run(ws, "eval", result.config, subject_id=subject, run_name=run_name, tags=tags) as run:
-        mlflow.log_metrics({k: v for k, v in result.metrics.items() if math.isfinite(v)})
-        mlflow.log_artifacts(str(result.out_dir), artifact_path="report")
-        return run.info.run_id
+    mlflow.log_metrics({k: v for k, v in result.metrics.items() if math.isfinite(v)})
+    mlflow.log_artifacts(str(result.out_dir), artifact_path="report")
 
 
 def load_suite(name_or_path: str) -> EvalConfig:
-    """``eval/suites/<name>.yaml`` (or a YAML path) as an EvalConfig."""
-    from workbench.evaluate.testsets import eval_root
+    """``eval/suites/<name>.yaml`` (the current folder's, else built in) or a YAML path, as an EvalConfig."""
+    from workbench import resources
 
-    path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
-        path = eval_root() / "suites" / f"{name_or_path}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in (eval_root() / "suites").glob("*.yaml"))
-        raise WorkbenchError(
-            f"No suite '{name_or_path}': choose one of {', '.join(known)} or pass a YAML path."
-        )
-    return EvalConfig.from_yaml(path)
+    return EvalConfig.from_yaml(resources.find("suites", name_or_path))

@@ -12,11 +12,8 @@ image that is both recorded and present on disk. A resumed run must keep the set
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,10 +26,11 @@ from workbench.generate.config import GenerateConfig
 from workbench.generate.presets import load_presets
 from workbench.generate.prompts import PromptJob, build_job, subject_words
 from workbench.generate.provenance import apply_watermark, read_provenance, save_png
+from workbench.stage import Progress, StageEvents, StageResult, tracked_stage
 from workbench.workspace import Workspace
+from workbench.workspace.generations import GenerationRun, ImageRecord, generation_run
 
 log = logging.getLogger(__name__)
-MANIFEST = "manifest.jsonl"
 # Fields a kept image must share with the current plan for a resume to be allowed.
 _RESUME_KEYS = (
     "seed",
@@ -57,21 +55,31 @@ class PlannedImage:
         return f"{self.index:04d}-seed{self.seed}.png"
 
 
-@dataclass
-class BatchResult:
-    run_dir: Path
-    records: list[dict[str, Any]]  # every image of the run (kept and new), by index
+@dataclass(kw_only=True)
+class GenerateResult(StageResult):
+    """``out_dir`` is the run folder (see :mod:`workbench.workspace.generations`)."""
+
+    run_name: str
+    records: list[ImageRecord]  # every image of the run (kept and new), by index
     generated: int
     skipped: int
-    mlflow_run_id: str | None
     seconds: float  # sampling + saving time of the new images (model loading excluded)
     load_seconds: float
-    contact_sheet: Path | None = None
+    contact_sheet: Path
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def images(self) -> list[Path]:
-        return [self.run_dir / r["file"] for r in self.records]
+        return [self.out_dir / r.file for r in self.records]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "out_dir": str(self.out_dir), "run_name": self.run_name,
+            "generated": self.generated, "skipped": self.skipped, "contact_sheet": str(self.contact_sheet),
+            "timings": self.timings,
+            "images": [{"path": str(self.out_dir / r.file), "index": r.index, "seed": r.seed,
+                        "presets": list(r.presets)} for r in self.records],
+        }  # fmt: skip
 
 
 def plan_images(config: GenerateConfig, subject: dict[str, Any] | None, family: str) -> list[PlannedImage]:
@@ -95,82 +103,69 @@ def plan_images(config: GenerateConfig, subject: dict[str, Any] | None, family: 
     return [PlannedImage(i, seed, jobs[i % len(jobs)]) for i, seed in enumerate(config.image_seeds())]
 
 
-def read_manifest(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The run's image records, one per index (the last line for an index wins), sorted by index.
-
-    A torn last line (the process died mid-write) is ignored.
-    """
-    path = Path(run_dir) / MANIFEST
-    records: dict[int, dict[str, Any]] = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            records[int(record["index"])] = record
-    return [records[i] for i in sorted(records)]
-
-
-def generate_batch(
-    config: GenerateConfig,
-    workspace: Workspace | str | None = None,
+def run_generate(
+    subject: str,
+    config: GenerateConfig | None = None,
     *,
-    progress: bool = True,
-    on_image: Callable[[dict[str, Any]], None] | None = None,
+    workspace: Workspace,
+    events: StageEvents | None = None,
     engine: Any = None,
-) -> BatchResult:
-    """Generate (or finish) a batch, tracked as one MLflow run; returns the records and timings.
+) -> GenerateResult:
+    """Generate (or finish) a batch of ``subject``, tracked as one MLflow run; returns the records and timings.
 
-    ``on_image(record)`` is called after each image is saved and recorded (the UI's gallery, tests' interruptions).
-    ``engine`` reuses an already built :class:`~workbench.generate.engine.Engine` (it must match the config).
+    ``events.progress`` gets each image's :class:`ImageRecord` as ``item`` once it is saved and recorded (the
+    app's gallery). ``engine`` reuses an already built :class:`~workbench.generate.engine.Engine` (it must
+    match the config).
     """
-    from workbench.generate.engine import build_engine, resolve_lora
+    from workbench.generate.engine import build_engine
     from workbench.models import resolve_model
-    from workbench.tracking import stage_run
 
-    workspace = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
-    if not config.subject:
-        raise WorkbenchError("No subject given: pass the subject id (see `workbench intake`).")
-    subject = workspace.read_subject(config.subject)
+    config = config or GenerateConfig()
+    events = events or StageEvents()
+    record = _subject_words(workspace, subject, config)
     family = (
         engine.source.family
         if engine is not None
         else resolve_model(config.model, workspace.cache_dir).family
     )
-    if config.lora:  # prompts name the subject the way its LoRA was trained to recognise
-        from workbench.train.export import lora_identity
-
-        identity = lora_identity(resolve_lora(config.lora, workspace))
-        subject = {**subject, "token": identity.get("instance_token") or subject.get("token"),
-                   "class_word": identity.get("class_word") or subject.get("class_word")}  # fmt: skip
-    plan = plan_images(config, subject, family)  # fails fast on bad presets, before any model loads
-    run_name = config.run_name or workspace.new_run_name("generate")
-    config = config.replace(run_name=run_name)
-    run_dir = workspace.generation_dir(config.subject, run_name)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    kept = {r["index"]: r for r in read_manifest(run_dir) if (run_dir / r["file"]).is_file()}
+    plan = plan_images(config, record, family)  # fails fast on bad presets, before any model loads
+    config = config.replace(run_name=config.run_name or workspace.new_run_name("generate"))
+    run = generation_run(workspace, subject, config.run_name)
+    run.dir.mkdir(parents=True, exist_ok=True)
+    kept = {r.index: r for r in run.records() if (run.dir / r.file).is_file()}
     todo = [p for p in plan if p.index not in kept]
-    config.save_yaml(run_dir / "generate.yaml")
+    config.save_yaml(run.config_file)
 
-    tags = {"workbench.run_dir": str(run_dir), "workbench.resumed": str(bool(kept)).lower()}
-    with stage_run(
-        workspace, "generate", config, subject_id=config.subject, run_name=run_name, tags=tags
-    ) as run:
+    relative = run.dir.relative_to(workspace.root).as_posix()  # the workspace may be moved later
+    tags = {"workbench.run_dir": relative, "workbench.resumed": str(bool(kept)).lower()}
+    with tracked_stage("generate", subject, config, workspace=workspace, events=events, run_name=run.name,
+                       tags=tags) as active:  # fmt: skip
         engine = engine or build_engine(config, workspace)
         _check_resume(kept, plan, engine)
-        records, seconds = _render(config, engine, todo, run_dir, kept, progress, on_image)
-        sheet = contact_sheet([run_dir / r["file"] for r in records], [_label(r) for r in records])
-        sheet_path = run_dir / "contact_sheet.png"
-        sheet.save(sheet_path)
-        timings = _log_run(run_dir, sheet_path, len(todo), len(kept), seconds, engine, config.log_images)
-    return BatchResult(
-        run_dir=run_dir, records=records, generated=len(todo), skipped=len(kept), mlflow_run_id=run.info.run_id,
-        seconds=seconds, load_seconds=engine.load_seconds, contact_sheet=sheet_path, timings=timings,
+        records, seconds = _render(subject, config, engine, todo, run, kept, events)
+        sheet = contact_sheet([run.dir / r.file for r in records], [_label(r) for r in records])
+        sheet.save(run.contact_sheet)
+        timings = _log_run(run, len(todo), len(kept), seconds, engine, config.log_images)
+    return GenerateResult(
+        run_id=active.info.run_id, out_dir=run.dir, run_name=run.name, records=records, generated=len(todo),
+        skipped=len(kept), seconds=seconds, load_seconds=engine.load_seconds, contact_sheet=run.contact_sheet,
+        timings=timings,
     )  # fmt: skip
 
 
-def _check_resume(kept: dict[int, dict[str, Any]], plan: list[PlannedImage], engine: Any) -> None:
+def _subject_words(workspace: Workspace, subject: str, config: GenerateConfig) -> dict[str, Any]:
+    """The subject's record, with the token and class word its LoRA was trained with (prompts must match)."""
+    from workbench.workspace.loras import lora_identity, resolve_lora
+
+    record = workspace.read_subject(subject)
+    if config.lora:
+        identity = lora_identity(resolve_lora(config.lora, workspace))
+        record = {**record, "token": identity.instance_token or record.get("token"),
+                  "class_word": identity.class_word or record.get("class_word")}  # fmt: skip
+    return record
+
+
+def _check_resume(kept: dict[int, ImageRecord], plan: list[PlannedImage], engine: Any) -> None:
     if not kept:
         return
     planned = {p.index: p for p in plan}
@@ -184,7 +179,7 @@ def _check_resume(kept: dict[int, dict[str, Any]], plan: list[PlannedImage], eng
             "guidance_scale": job.guidance_scale, "scheduler": job.scheduler, "model": now["model"],
             "lora_sha256": now["lora_sha256"],
         }  # fmt: skip
-        changed = [k for k in _RESUME_KEYS if record.get(k) != expected[k]]
+        changed = [k for k in _RESUME_KEYS if record.params.get(k) != expected[k]]
         if changed:
             raise WorkbenchError(
                 f"Cannot resume: image {index} of this run was made with a different {', '.join(changed)}. "
@@ -193,65 +188,71 @@ def _check_resume(kept: dict[int, dict[str, Any]], plan: list[PlannedImage], eng
 
 
 def _render(
+    subject: str,
     config: GenerateConfig,
     engine: Any,
     todo: list[PlannedImage],
-    run_dir: Path,
-    kept: dict[int, dict[str, Any]],
-    progress: bool,
-    on_image: Callable[[dict[str, Any]], None] | None,
-) -> tuple[list[dict[str, Any]], float]:
-    from tqdm.auto import tqdm
-
+    run: GenerationRun,
+    kept: dict[int, ImageRecord],
+    events: StageEvents,
+) -> tuple[list[ImageRecord], float]:
     records = dict(kept)
     total = len(todo) + len(kept)
-    bar = tqdm(total=total, initial=len(kept), desc="generate", unit="img", disable=not progress)
     groups: dict[PromptJob, list[PlannedImage]] = {}
     for item in todo:
         groups.setdefault(item.job, []).append(item)
-    base = engine.describe()
+    base = {**engine.describe(), "subject": subject, "run": config.run_name}
     seconds = 0.0
-    with open(run_dir / MANIFEST, "a") as manifest:
-        for job, items in groups.items():
-            for start in range(0, len(items), config.batch_size):
-                chunk = items[start : start + config.batch_size]
-                seeds = [p.seed for p in chunk]
-                began = time.perf_counter()
-                images = engine.run(
-                    job.prompt, job.negative_prompt, seeds,
-                    steps=job.steps, guidance_scale=job.guidance_scale, scheduler=job.scheduler,
-                )  # fmt: skip
-                scheduler_class = type(engine.pipe.scheduler).__name__
-                per_image = (time.perf_counter() - began) / len(chunk)
-                for position, (item, image) in enumerate(zip(chunk, images, strict=True)):
-                    t0 = time.perf_counter()
-                    params = {
-                        **base, "subject": config.subject, "run": config.run_name, "index": item.index,
-                        "seed": item.seed, "batch_seeds": seeds, "batch_index": position,
-                        "presets": list(job.presets), "prompt": job.prompt, "negative_prompt": job.negative_prompt,
-                        "steps": job.steps, "guidance_scale": job.guidance_scale, "scheduler": job.scheduler,
-                        "scheduler_class": scheduler_class, "created_at": _now(),
-                    }  # fmt: skip
-                    watermark = None
-                    if config.watermark:
-                        image, watermark = apply_watermark(image)
-                    params["watermark"] = watermark
-                    save_png(image, run_dir / item.file, params)
-                    record = {**params, "file": item.file, "seconds": per_image + time.perf_counter() - t0}
-                    manifest.write(json.dumps(record, default=str) + "\n")
-                    manifest.flush()
-                    os.fsync(manifest.fileno())  # the line is on disk before the next image starts
-                    seconds += record["seconds"]
-                    records[item.index] = record
-                    bar.update(1)
-                    if on_image is not None:
-                        on_image(record)
-    bar.close()
+    for job, items in groups.items():
+        for start in range(0, len(items), config.batch_size):
+            events.raise_if_stopped()  # between pipeline calls: every saved image is complete and recorded
+            chunk = items[start : start + config.batch_size]
+            seeds = [p.seed for p in chunk]
+            began = time.perf_counter()
+            images = engine.run(
+                job.prompt, job.negative_prompt, seeds,
+                steps=job.steps, guidance_scale=job.guidance_scale, scheduler=job.scheduler,
+            )  # fmt: skip
+            per_image = (time.perf_counter() - began) / len(chunk)
+            for position, (item, image) in enumerate(zip(chunk, images, strict=True)):
+                record = _save(config, run, item, image, {**base, "batch_seeds": seeds, "batch_index": position,
+                               "scheduler_class": type(engine.pipe.scheduler).__name__}, per_image)  # fmt: skip
+                seconds += record.seconds
+                records[item.index] = record
+                events.progress(Progress("generate", len(records), total, unit="img", item=record))
     return [records[i] for i in sorted(records)], seconds
 
 
+def _save(
+    config: GenerateConfig,
+    run: GenerationRun,
+    item: PlannedImage,
+    image: Any,
+    base: dict[str, Any],
+    sampling_seconds: float,
+) -> ImageRecord:
+    """Write the PNG with its parameters, then its manifest line (durably, before the next image)."""
+    t0 = time.perf_counter()
+    job = item.job
+    params = {
+        **base, "index": item.index, "seed": item.seed, "presets": list(job.presets), "prompt": job.prompt,
+        "negative_prompt": job.negative_prompt, "steps": job.steps, "guidance_scale": job.guidance_scale,
+        "scheduler": job.scheduler, "created_at": _now(),
+    }  # fmt: skip
+    watermark = None
+    if config.watermark:
+        image, watermark = apply_watermark(image)
+    params["watermark"] = watermark
+    save_png(image, run.dir / item.file, params)
+    record = ImageRecord.from_dict(
+        {**params, "file": item.file, "seconds": sampling_seconds + time.perf_counter() - t0}
+    )
+    run.append(record)
+    return record
+
+
 def _log_run(
-    run_dir: Path, sheet: Path, generated: int, skipped: int, seconds: float, engine: Any, log_images: bool
+    run: GenerationRun, generated: int, skipped: int, seconds: float, engine: Any, log_images: bool
 ) -> dict[str, float]:
     import mlflow
 
@@ -262,12 +263,11 @@ def _log_run(
     if generated:
         timings.update(s_per_image=seconds / generated, images_per_s=generated / max(seconds, 1e-9))
     mlflow.log_metrics(timings)
-    mlflow.log_artifact(str(sheet))
-    mlflow.log_artifact(str(run_dir / MANIFEST))
+    mlflow.log_artifact(str(run.contact_sheet))
+    mlflow.log_artifact(str(run.manifest))
     if log_images:
-        for path in sorted(run_dir.glob("*.png")):
-            if path.name != sheet.name:
-                mlflow.log_artifact(str(path), artifact_path="images")
+        for path in run.images():
+            mlflow.log_artifact(str(path), artifact_path="images")
     return timings
 
 
@@ -292,8 +292,8 @@ def contact_sheet(
     return sheet
 
 
-def _label(record: dict[str, Any]) -> str:
-    return f"{record['seed']} " + "/".join(record.get("presets", [])[:2])
+def _label(record: ImageRecord) -> str:
+    return f"{record.seed} " + "/".join(record.presets[:2])
 
 
 def _now() -> str:
@@ -338,7 +338,7 @@ def regenerate(
             )
     speed = params.get("speed", {})
     config = GenerateConfig(
-        subject=params.get("subject") or "", model=params["model"], lora=params.get("lora"),
+        model=params["model"], lora=params.get("lora"),
         lora_scale=params.get("lora_scale") or 1.0, count=1, resolution=params["width"],
         controls=[c["spec"] for c in params.get("controls", [])],
         controlnet_models=[f"{c['type']}={c['controlnet']}" for c in params.get("controls", [])],

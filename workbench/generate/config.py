@@ -12,6 +12,7 @@ from typing import Literal
 
 from workbench.config import StageConfig, field
 from workbench.errors import WorkbenchError
+from workbench.workspace.layout import validate_run_name
 
 SCHEDULERS = ("ddim", "dpmpp-2m", "dpmpp-2m-karras", "euler", "euler-a", "unipc")
 SchedulerName = Literal["ddim", "dpmpp-2m", "dpmpp-2m-karras", "euler", "euler-a", "unipc"]
@@ -21,9 +22,6 @@ MAX_COUNT = 1000  # a typo guard (count=20000 would run for days), not a product
 
 @dataclass
 class GenerateConfig(StageConfig):
-    subject: str = field(
-        "", help="Subject id in the workspace (its token and class word go into the prompt)."
-    )
     model: str = field("tiny", help="Preset (tiny, tiny-sdxl, sd15, sdxl), hub id or local diffusers folder.")
     lora: str | None = field(
         None, help="LoRA: a .safetensors file, a folder holding one, or mlflow:<run_id>; none = base model."
@@ -106,6 +104,8 @@ class GenerateConfig(StageConfig):
             raise WorkbenchError(f"resolution={self.resolution} must be a multiple of 8 and at least 32.")
         if not self.presets:
             raise WorkbenchError("No preset given: pass at least one (see `workbench generate --help`).")
+        if self.run_name is not None:
+            validate_run_name(self.run_name)
         if self.compile and self.device == "cpu":
             raise WorkbenchError(
                 "compile=true needs a CUDA device; drop it on CPU (it would only slow down)."

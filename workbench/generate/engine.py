@@ -35,6 +35,7 @@ from workbench.generate.controlnet import (
 )
 from workbench.models.sources import ModelSource, load_pipeline, pipeline_class, resolve_model
 from workbench.workspace import Workspace
+from workbench.workspace.loras import lora_identity, resolve_lora
 
 # name -> (diffusers class, extra config); all built with X.from_config(pipe.scheduler.config, **extra).
 SCHEDULER_CLASSES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -48,7 +49,6 @@ SCHEDULER_CLASSES: dict[str, tuple[str, dict[str, Any]]] = {
     "euler-a": ("EulerAncestralDiscreteScheduler", {}),
     "unipc": ("UniPCMultistepScheduler", {}),
 }
-LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
 ADAPTER = "subject"
 
 
@@ -213,71 +213,11 @@ def _add_controlnets(
     return control_pipe, controls
 
 
-def resolve_lora(spec: str, workspace: Workspace | None = None) -> Path:
-    """A LoRA file from a file, a folder (``pytorch_lora_weights.safetensors`` or its only .safetensors) or an
-    MLflow run (``mlflow:<run_id>``: the run's logged LoRA artifact is downloaded into the tracking store)."""
-    if spec.startswith("mlflow:"):
-        return _lora_from_mlflow(spec.removeprefix("mlflow:"), workspace or Workspace.resolve())
-    path = Path(spec).expanduser()
-    if path.is_file():
-        if path.suffix != ".safetensors":
-            raise WorkbenchError(
-                f"LoRA {path} is not a .safetensors file (diffusers/peft LoRA format expected)."
-            )
-        return path.resolve()
-    if path.is_dir():
-        return _lora_in_folder(path, spec)
-    raise WorkbenchError(
-        f"LoRA '{spec}' not found: pass a .safetensors file, a folder holding one (e.g. the subject's "
-        "loras/<run>/), or mlflow:<run_id> of a training run."
-    )
-
-
-def _lora_in_folder(path: Path, spec: str) -> Path:
-    if (path / LORA_WEIGHT_NAME).is_file():
-        return (path / LORA_WEIGHT_NAME).resolve()
-    candidates = sorted(path.rglob("*.safetensors"))
-    if len(candidates) == 1:
-        return candidates[0].resolve()
-    found = ", ".join(str(c.relative_to(path)) for c in candidates) or "none"
-    raise WorkbenchError(
-        f"LoRA folder {path} ({spec}) has no {LORA_WEIGHT_NAME} and not exactly one .safetensors file "
-        f"(found: {found}); pass the file itself."
-    )
-
-
-def _lora_from_mlflow(run_id: str, workspace: Workspace) -> Path:
-    import mlflow
-
-    from workbench.tracking import configure_tracking
-
-    configure_tracking(workspace)
-    client = mlflow.MlflowClient()
-    stack, found = [""], []
-    while stack:
-        for item in client.list_artifacts(run_id, stack.pop() or None):
-            if item.is_dir:
-                stack.append(item.path)
-            elif item.path.endswith(".safetensors"):
-                found.append(item.path)
-    preferred = [p for p in found if p.endswith(LORA_WEIGHT_NAME)] or found
-    if len(preferred) != 1:
-        raise WorkbenchError(
-            f"MLflow run {run_id} has {len(found)} .safetensors artifacts ({', '.join(found) or 'none'}); "
-            "pass the LoRA file path instead."
-        )
-    target = workspace.cache_dir / "mlflow-loras" / run_id
-    local = mlflow.artifacts.download_artifacts(
-        run_id=run_id, artifact_path=preferred[0], dst_path=str(target)
-    )
-    return Path(local).resolve()
-
-
 def _load_pivotal_tokens(pipe: Any, lora_file: Path) -> None:
     """A LoRA trained with pivotal tuning needs its new token embeddings, or its prompts mean nothing."""
-    from workbench.train.export import load_embeddings_into, lora_identity
+    from workbench.train.export import load_embeddings_into
 
-    embeddings = lora_identity(lora_file).get("embeddings_file")
+    embeddings = lora_identity(lora_file).embeddings_file
     if embeddings is not None:
         load_embeddings_into(pipe, embeddings)
 

@@ -7,8 +7,8 @@ from typing import Literal
 
 from workbench.config import StageConfig, field
 from workbench.errors import WorkbenchError
-from workbench.workspace import validate_subject_id
 
+DEFAULT_RETENTION_DAYS = 30
 CHECK_NAMES = (
     "no_face", "multiple_faces", "face_too_small", "blur", "underexposed", "overexposed",
     "clipped_highlights", "occluded_eyes", "mouth_open", "eyes_closed", "colour_cast", "skin_hue",
@@ -18,7 +18,6 @@ CHECK_NAMES = (
 
 @dataclasses.dataclass
 class IntakeConfig(StageConfig):
-    subject_id: str | None = field(None, help="The subject's id (names its folder); the CLI's --subject.")
     # -- the training set ---------------------------------------------------------------------------------------
     resolution: int = field(
         512, help="Side of the aligned square crops in pixels (512 for SD 1.5, 1024 for SDXL)."
@@ -39,8 +38,9 @@ class IntakeConfig(StageConfig):
     max_megapixels: float = field(80.0, help="Larger images are refused as possible decompression bombs.")
     # -- privacy ------------------------------------------------------------------------------------------------
     retention_days: int | None = field(
-        30,
-        help="Days after the subject's first intake when its data expires (None keeps it until forgotten).",
+        None,
+        help=f"Days after the subject's first intake when its data expires; 0 keeps it until forgotten; "
+        f"unset keeps the subject's current setting ({DEFAULT_RETENTION_DAYS} for a new subject).",
     )
     log_originals: bool = field(
         False, help="Also copy raw photos and aligned crops (biometric data) into the MLflow run's artifacts."
@@ -95,8 +95,6 @@ class IntakeConfig(StageConfig):
     )
 
     def __post_init__(self) -> None:
-        if self.subject_id is not None:
-            validate_subject_id(self.subject_id)
         if not 64 <= self.resolution <= 4096 or self.resolution % 8:
             raise WorkbenchError(
                 f"resolution={self.resolution} must be a multiple of 8 between 64 and 4096 (512 or 1024)."
@@ -112,9 +110,9 @@ class IntakeConfig(StageConfig):
             raise WorkbenchError(
                 f"warn_only names unknown checks {unknown}: choose from {', '.join(CHECK_NAMES)}."
             )
-        if self.retention_days is not None and self.retention_days < 1:
+        if self.retention_days is not None and self.retention_days < 0:
             raise WorkbenchError(
-                "retention_days must be at least 1, or None to keep the data until forgotten."
+                "retention_days must be 0 (keep until forgotten) or a positive number of days."
             )
         if self.crop_scale < 0.8:
             raise WorkbenchError("crop_scale below 0.8 would cut into the face; use 1.0 or more.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,9 +21,8 @@ from workbench.errors import WorkbenchError
 from workbench.faces import get_backend
 from workbench.intake.align import warp
 from workbench.intake.checks import assess_image, duplicate_check, perceptual_hash
-from workbench.intake.config import IntakeConfig
+from workbench.intake.config import DEFAULT_RETENTION_DAYS, IntakeConfig
 from workbench.intake.dataset import EMBEDDINGS, DatasetWriter, save_embeddings
-from workbench.intake.lifecycle import expire_subjects, expiry
 from workbench.intake.reading import (
     PhotoRejected,
     collect_inputs,
@@ -32,16 +32,60 @@ from workbench.intake.reading import (
     store_original,
 )
 from workbench.intake.set_checks import Finding, assess_set
+from workbench.stage import Progress, StageEvents, StageResult, tracked_stage
 from workbench.workspace import Workspace, validate_subject_id
+from workbench.workspace.lifecycle import expire_subjects, expiry
 
 REPORT = "report.json"
 
 
-@dataclass
-class IntakeResult:
-    subject_id: str
-    run_id: str | None
-    photos: list[dict]
+@dataclass(frozen=True)
+class PhotoReport:
+    """One file's verdict: accepted or not, the reasons in plain sentences, and what was measured."""
+
+    path: str
+    accepted: bool
+    reasons: list[str]
+    warnings: list[str]
+    checks: list[dict]
+    sha256: str | None = None
+    original: str | None = None  # relative to the subject's folder
+    crop: str | None = None  # the aligned crop's file in the dataset, when accepted
+    rejected_as: str | None = None  # unreadable files: why (format, bomb, io, error)
+    details: dict = field(default_factory=dict, repr=False)  # format, size, pose, measures, ...
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PhotoReport:
+        known = {
+            "path",
+            "accepted",
+            "reasons",
+            "warnings",
+            "checks",
+            "sha256",
+            "original",
+            "crop",
+            "rejected_as",
+        }
+        return cls(**{k: data.get(k) for k in known},
+                   details={k: v for k, v in data.items() if k not in known})  # fmt: skip
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "accepted": self.accepted, "reasons": self.reasons, "warnings": self.warnings,
+                "checks": self.checks, "sha256": self.sha256, "original": self.original, "crop": self.crop,
+                "rejected_as": self.rejected_as, **self.details}  # fmt: skip
+
+
+@dataclass(kw_only=True)
+class IntakeResult(StageResult):
+    """``out_dir`` is the subject's ``intake/`` folder (report and embeddings); the crops are in ``dataset_dir``."""
+
+    subject: str
+    photos: list[PhotoReport]
     set_findings: list[Finding]
     dataset_dir: Path
     report_path: Path
@@ -50,15 +94,15 @@ class IntakeResult:
 
     @property
     def n_accepted(self) -> int:
-        return sum(p["accepted"] for p in self.photos)
+        return sum(p.accepted for p in self.photos)
 
     def to_dict(self) -> dict:
         return {
-            "subject_id": self.subject_id,
+            "subject_id": self.subject,
             "run_id": self.run_id,
             "n_photos": len(self.photos),
             "n_accepted": self.n_accepted,
-            "photos": self.photos,
+            "photos": [p.to_dict() for p in self.photos],
             "set_findings": [f.to_dict() for f in self.set_findings],
             "dataset_dir": str(self.dataset_dir),
             "report_path": str(self.report_path),
@@ -68,88 +112,96 @@ class IntakeResult:
 
 
 def run_intake(
-    photos: list[str | Path],
-    subject_id: str,
+    subject: str,
     config: IntakeConfig | None = None,
-    workspace: Workspace | str | Path | None = None,
     *,
+    workspace: Workspace,
+    events: StageEvents | None = None,
+    photos: Sequence[str | Path],
     now: datetime | None = None,
 ) -> IntakeResult:
     """Check ``photos`` (files or folders), build the subject's aligned training set and log an intake run.
 
-    Called as ``run_intake(photos, "alice", config, workspace)``, like ``train_lora``: the subject is data and
-    the config is a recipe that can be reused for any subject. The subject's dataset is rebuilt from the
-    photos of this call; originals of earlier calls are kept.
+    The subject's dataset is rebuilt from the photos of this call; originals of earlier calls are kept.
     """
-    import mlflow
-
-    from workbench.tracking import log_json, stage_run
-
     config = config or IntakeConfig()
-    subject_id = subject_id or config.subject_id
-    if not subject_id:
-        raise WorkbenchError(
-            "No subject given: pass the subject id (`workbench intake --subject ID PHOTOS...`)."
-        )
-    if config.subject_id not in (None, subject_id):
-        raise WorkbenchError(
-            f"Two subject ids given: '{subject_id}' and config.subject_id='{config.subject_id}'."
-        )
-    config = config.replace(subject_id=validate_subject_id(subject_id))  # logged with the run
-    ws = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
-    expired = expire_subjects(ws, now)  # retention is enforced whenever the workbench takes in new data
+    events = events or StageEvents()
+    validate_subject_id(subject)
+    expired = expire_subjects(
+        workspace, now
+    )  # retention is enforced whenever the workbench takes in new data
     paths = collect_inputs(photos)
     if not paths:
         raise WorkbenchError("No photos given: pass photo files or folders that contain them.")
     backend = get_backend(config.face_backend)
-
-    subject_dir = ws.subject_dir(subject_id)
-    subject_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(subject_dir, 0o700)  # biometric data: readable by its owner only
-    record = ws.write_subject(
-        subject_id, token=config.token, class_word=config.class_word, retention_days=config.retention_days
-    )
-    expires = expiry(record)
-    ws.write_subject(subject_id, expires_at=expires.isoformat() if expires else None)
+    _file_subject(workspace, subject, config)
 
     started = time.perf_counter()
-    run_name = ws.new_run_name("intake")
-    writer = DatasetWriter(ws.dataset_dir(subject_id))
-    with stage_run(ws, "intake", config, subject_id=subject_id, run_name=run_name) as run:
-        reports: list[dict] = []
-        hashes: dict[str, object] = {}
-        embeddings: list[np.ndarray] = []
-        try:
-            for path in paths:
-                report, crop, row, embedding = _process(path, ws, subject_id, config, backend, hashes)
-                if crop is not None:
-                    report["crop"] = writer.add(crop, row)
-                    embeddings.append(embedding)
-                reports.append(report)
-            findings = assess_set([r for r in reports if r["accepted"]], config)
-            dataset_dir = writer.commit()
-        except BaseException:
-            writer.abort()
-            raise
-        intake_dir = ws.intake_dir(subject_id)
-        names = [r["crop"] for r in reports if r.get("crop")]
-        save_embeddings(intake_dir / EMBEDDINGS, embeddings, names, backend)
-        seconds = time.perf_counter() - started
-        result = IntakeResult(
-            subject_id, run.info.run_id, reports, findings, dataset_dir, intake_dir / REPORT, expired, seconds
+    run_name = workspace.new_run_name("intake")
+    with tracked_stage(
+        "intake", subject, config, workspace=workspace, events=events, run_name=run_name
+    ) as run:
+        reports, embeddings, findings, dataset_dir = _check_all(
+            paths, workspace, subject, config, backend, events
         )
+        intake_dir = workspace.intake_dir(subject)
+        save_embeddings(intake_dir / EMBEDDINGS, embeddings, [r.crop for r in reports if r.crop], backend)
+        result = IntakeResult(
+            run_id=run.info.run_id, out_dir=intake_dir, subject=subject, photos=reports, set_findings=findings,
+            dataset_dir=dataset_dir, report_path=intake_dir / REPORT, expired=expired,
+            seconds=time.perf_counter() - started,
+        )  # fmt: skip
         full = {**result.to_dict(), "config": config.to_dict(), "backend": backend.name}
         result.report_path.write_text(json.dumps(full, indent=2, default=str))
-        ws.write_subject(
-            subject_id,
+        workspace.write_subject(
+            subject,
             intake={
                 "run_id": run.info.run_id, "run_name": run_name, "resolution": config.resolution,
                 "n_accepted": result.n_accepted, "face_backend": backend.name,
                 "updated_at": datetime.now(timezone.utc).isoformat(),
             },
         )  # fmt: skip
-        _log_run(result, config, ws, subject_id, mlflow, log_json)
+        _log_run(result, config, workspace, subject)
     return result
+
+
+def _file_subject(ws: Workspace, subject: str, config: IntakeConfig) -> None:
+    """Create or update ``subject.json``; an existing subject keeps its retention unless the config sets one."""
+    subject_dir = ws.subject_dir(subject)
+    subject_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(subject_dir, 0o700)  # biometric data: readable by its owner only
+    existing = ws.subject_path(subject, "subject.json").is_file()
+    fields: dict = {"token": config.token, "class_word": config.class_word}
+    if config.retention_days is not None:
+        fields["retention_days"] = config.retention_days if config.retention_days > 0 else None
+    elif not existing:
+        fields["retention_days"] = DEFAULT_RETENTION_DAYS
+    record = ws.write_subject(subject, **fields)
+    expires = expiry(record)
+    ws.write_subject(subject, expires_at=expires.isoformat() if expires else None)
+
+
+def _check_all(paths: list[Path], ws: Workspace, subject: str, config: IntakeConfig, backend, events):
+    """Every file through the checks; the accepted ones into the dataset (committed only when all went well)."""
+    writer = DatasetWriter(ws.dataset_dir(subject))
+    reports: list[PhotoReport] = []
+    hashes: dict[str, object] = {}
+    embeddings: list[np.ndarray] = []
+    try:
+        for done, path in enumerate(paths, 1):
+            events.raise_if_stopped()
+            report, crop, row, embedding = _process(path, ws, subject, config, backend, hashes)
+            if crop is not None:
+                report["crop"] = writer.add(crop, row)
+                embeddings.append(embedding)
+            reports.append(PhotoReport.from_dict(report))
+            events.progress(Progress("intake", done, len(paths), unit="photo", message=path.name))
+        findings = assess_set([r.to_dict() for r in reports if r.accepted], config)
+        dataset_dir = writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return reports, embeddings, findings, dataset_dir
 
 
 def _process(path: Path, ws: Workspace, subject_id: str, config: IntakeConfig, backend, hashes: dict):
@@ -228,9 +280,11 @@ def _points(points: np.ndarray) -> list[list[float]]:
     return [[round(float(x), 2), round(float(y), 2)] for x, y in points]
 
 
-def _log_run(
-    result: IntakeResult, config: IntakeConfig, ws: Workspace, subject_id: str, mlflow, log_json
-) -> None:
+def _log_run(result: IntakeResult, config: IntakeConfig, ws: Workspace, subject_id: str) -> None:
+    import mlflow
+
+    from workbench.tracking import log_json
+
     metrics = {
         "n_photos": len(result.photos),
         "n_accepted": result.n_accepted,
@@ -240,11 +294,10 @@ def _log_run(
     }
     failures: dict[str, int] = {}
     for photo in result.photos:
-        if photo.get("rejected_as"):
-            failures[f"unreadable_{photo['rejected_as']}"] = (
-                failures.get(f"unreadable_{photo['rejected_as']}", 0) + 1
-            )
-        for check in photo["checks"]:
+        if photo.rejected_as:
+            key = f"unreadable_{photo.rejected_as}"
+            failures[key] = failures.get(key, 0) + 1
+        for check in photo.checks:
             failures.setdefault(check["name"], 0)
             failures[check["name"]] += not check["passed"]
     metrics.update({f"failed.{name}": count for name, count in failures.items()})

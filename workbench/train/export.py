@@ -19,8 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from workbench.models import pipeline_class
-
-DIFFUSERS_WEIGHTS = "pytorch_lora_weights.safetensors"
+from workbench.workspace.loras import WEIGHTS
 
 
 def peft_layers(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -49,8 +48,8 @@ def save_diffusers_lora(
         kwargs[f"{name}_lora_layers"] = peft_layers(encoder)
         kwargs[f"{name}_lora_adapter_metadata"] = _metadata(encoder)
     out_dir.mkdir(parents=True, exist_ok=True)
-    pipeline_class(family).save_lora_weights(out_dir, weight_name=DIFFUSERS_WEIGHTS, **kwargs)
-    return out_dir / DIFFUSERS_WEIGHTS
+    pipeline_class(family).save_lora_weights(out_dir, weight_name=WEIGHTS, **kwargs)
+    return out_dir / WEIGHTS
 
 
 def export_kohya(diffusers_file: Path, out_file: Path, family: str, alpha: float) -> Path:
@@ -75,35 +74,6 @@ def save_embeddings(out_file: Path, embeddings: dict[str, torch.Tensor], tokens:
     tensors = {k: v.detach().float().contiguous().cpu() for k, v in embeddings.items()}
     save_file(tensors, out_file, metadata={"tokens": json.dumps(tokens)})
     return out_file
-
-
-EMBEDDINGS_SUFFIX = "_emb.safetensors"
-TRAIN_CONFIG = "train.yaml"
-
-
-def lora_identity(lora_file: Path) -> dict[str, Any]:
-    """How prompts must name the subject for a LoRA of ours: the token and class word it was trained with
-    (from ``train.yaml`` beside it) and, after pivotal tuning, the new tokens' embeddings file.
-
-    Empty for a LoRA from elsewhere, whose prompt words the caller has to know.
-    """
-    import yaml
-
-    folder = Path(lora_file).parent
-    identity: dict[str, Any] = {}
-    config = folder / TRAIN_CONFIG
-    if config.is_file():
-        trained = yaml.safe_load(config.read_text()) or {}
-        identity.update({k: trained[k] for k in ("instance_token", "class_word") if trained.get(k)})
-    embeddings = sorted(folder.glob(f"*{EMBEDDINGS_SUFFIX}"))
-    if embeddings:
-        from safetensors import safe_open
-
-        with safe_open(str(embeddings[0]), "pt") as handle:
-            new_tokens = json.loads(handle.metadata()["tokens"])
-        # Training replaced the identifier with the new tokens in every caption (trainer.pivotal_prompt).
-        identity.update(embeddings_file=embeddings[0], instance_token="".join(new_tokens))
-    return identity
 
 
 def load_embeddings_into(pipe: Any, emb_file: Path) -> list[str]:

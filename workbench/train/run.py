@@ -1,61 +1,53 @@
 """The train stage: one tracked run from the intake dataset to a registered LoRA.
 
-``train_lora(workspace, subject, config)`` is what the CLI, the UI and notebooks call; under
+``run_train(subject, config, workspace=ws)`` is what the CLI, the app, notebooks and studies call; under
 ``accelerate launch`` every process runs it and only the main one talks to MLflow and writes the outputs.
-Outputs land in ``subjects/<id>/loras/<run>/``::
-
-    pytorch_lora_weights.safetensors   diffusers format (pipe.load_lora_weights(folder))
-    <subject>_kohya.safetensors        kohya format (ComfyUI, AUTOMATIC1111)
-    <subject>_emb.safetensors          pivotal-tuning embeddings (only with pivotal_tuning)
-    train.yaml, summary.json           the resolved config, and figures of the run
-    checkpoints/checkpoint-<step>/     resumable state (``--resume``)
+Outputs land in the subject's LoRA run folder, whose layout :mod:`workbench.workspace.loras` owns.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from workbench.errors import WorkbenchError
 from workbench.models import ModelSource, resolve_model
+from workbench.stage import Progress, StageEvents, StageResult, StageStopped, tracked_stage
 from workbench.tracking import SUBJECT_TAG
 from workbench.train import checkpoint as ckpt
 from workbench.train import data as D
 from workbench.train import export, trainer, validation
 from workbench.train.config import TrainConfig
 from workbench.workspace import Workspace
+from workbench.workspace.loras import LoraRun, find_resumable, lora_run
 
 log = logging.getLogger(__name__)
-CONFIG_FILE = "train.yaml"
-SUMMARY_FILE = "summary.json"
 METRIC_FLUSH_STEPS = 10  # MLflow writes are batched: one SQLite transaction per 10 steps, not per step
 
 
-@dataclass
-class TrainResult:
-    run_id: str | None
+@dataclass(kw_only=True)
+class TrainResult(StageResult):
+    """``out_dir`` is the LoRA run folder (see :mod:`workbench.workspace.loras`)."""
+
     run_name: str
-    lora_dir: str
-    lora_file: str
-    kohya_file: str | None
-    embeddings_file: str | None
+    lora_file: Path
+    kohya_file: Path | None
+    embeddings_file: Path | None
     steps: int
     final_loss: float
     seconds: float
     steps_per_second: float
-    model_version: str | None
-    validation: dict[str, float]
+    model_version: str | None = None
+    validation: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
 
 
 def registered_model_name(subject: str) -> str:
@@ -63,61 +55,44 @@ def registered_model_name(subject: str) -> str:
     return subject
 
 
-def find_resumable(workspace: Workspace, subject: str) -> Path:
-    """The newest run of ``subject`` that started but did not finish."""
-    root = workspace.subject_path(subject, "loras")
-    runs = sorted(
-        (p for p in root.glob("*") if (p / CONFIG_FILE).is_file() and not (p / SUMMARY_FILE).is_file()),
-        key=lambda p: p.name,
-    ) if root.is_dir() else []  # fmt: skip
-    if not runs:
-        raise WorkbenchError(
-            f"Nothing to resume for subject '{subject}': no unfinished training run in {root}. "
-            "Start a new run without --resume."
-        )
-    return runs[-1]
-
-
-def train_lora(
-    workspace: Workspace,
+def run_train(
     subject: str,
     config: TrainConfig | None = None,
     *,
+    workspace: Workspace,
+    events: StageEvents | None = None,
     resume: bool = False,
     run_name: str | None = None,
-) -> TrainResult:
+) -> TrainResult | None:
     """Train a DreamBooth-LoRA for ``subject`` and log, export and register it.
 
     With ``resume=True`` the newest unfinished run continues from its last checkpoint, with its own config
-    (``config``, when given, replaces it: pass the stored one with a few fields changed).
+    (``config``, when given, replaces it: pass the stored one with a few fields changed). Under ``accelerate
+    launch`` the secondary processes return None: the main one writes and reports.
     """
     from accelerate.utils import broadcast_object_list
 
+    events = events or StageEvents()
     if resume:
-        run_dir = find_resumable(workspace, subject)
-        config = config or TrainConfig.from_yaml(run_dir / CONFIG_FILE)
+        run = find_resumable(workspace, subject)
+        config = config or TrainConfig.from_yaml(run.config_file)
     config = config or TrainConfig()
     accelerator = trainer.make_accelerator(config)
     if not resume:
         name = [run_name or workspace.new_run_name("train")]
         broadcast_object_list(name)  # every process must write into the same folder
-        run_dir = workspace.lora_dir(subject, name[0])
+        run = lora_run(workspace, subject, name[0])
     subject_record = workspace.read_subject(subject)
-    tags = {"workbench.resumed": str(resume).lower()}
-    tracking = (
-        _tracking(workspace, subject, config, run_dir.name, tags) if accelerator.is_main_process else None
-    )
-    with tracking or contextlib.nullcontext() as active:
-        result = _train(workspace, subject, subject_record, config, accelerator, run_dir, resume, active)
+    tracking = contextlib.nullcontext()
+    if accelerator.is_main_process:
+        tags = {"workbench.resumed": str(resume).lower()}
+        tracking = tracked_stage("train", subject, config, workspace=workspace, events=events,
+                                 run_name=run.name, tags=tags)  # fmt: skip
+    with tracking as active:
+        result = _train(workspace, subject, subject_record, config, accelerator, run, resume, active, events)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return result
-
-
-def _tracking(workspace: Workspace, subject: str, config: TrainConfig, run_name: str, tags: dict[str, str]):
-    from workbench.tracking import stage_run
-
-    return stage_run(workspace, "train", config, subject_id=subject, run_name=run_name, tags=tags)
 
 
 def _train(
@@ -126,10 +101,11 @@ def _train(
     subject_record: dict[str, Any],
     config: TrainConfig,
     accelerator: Any,
-    run_dir: Path,
+    run: LoraRun,
     resume: bool,
     active: Any,
-) -> TrainResult:
+    events: StageEvents,
+) -> TrainResult | None:
     main = accelerator.is_main_process
     with accelerator.main_process_first():  # the first process builds/caches the tiny model, the rest read it
         source = resolve_model(config.model, workspace.cache_dir)
@@ -139,51 +115,58 @@ def _train(
     config = config.replace(instance_token=token, class_word=class_word)
     prompts = D.instance_prompts(examples, config.instance_prompt, token, class_word)
     if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        config.save_yaml(run_dir / CONFIG_FILE)
+        run.dir.mkdir(parents=True, exist_ok=True)
+        config.save_yaml(run.config_file)
 
     class_images = (
         _class_image_maker(workspace, source, config, accelerator) if config.with_prior_preservation else None
     )
     session = trainer.setup(config, source, examples, prompts, accelerator, class_images)
-    checkpoints = run_dir / "checkpoints"
-    latest = ckpt.latest_checkpoint(checkpoints) if resume else None
+    latest = ckpt.latest_checkpoint(run.checkpoints) if resume else None
     if latest is not None:
         trainer.restore(session, latest)
-        log.info("resumed %s from %s", run_dir.name, latest.name)
+        log.info("resumed %s from %s", run.name, latest.name)
     if main and active is not None:
         import mlflow
 
-        mlflow.set_tags(
-            {"workbench.resumed_from_step": str(session.step), "workbench.lora_dir": str(run_dir)}
-        )
+        relative = run.dir.relative_to(workspace.root).as_posix()  # the workspace may be moved later
+        mlflow.set_tags({"workbench.resumed_from_step": str(session.step), "workbench.lora_dir": relative})
 
-    tracker = _Tracker(session, workspace, subject, source, main)
+    tracker = _Tracker(session, workspace, subject, main, events)
     hooks = trainer.Hooks(
         on_step=tracker.on_step,
-        on_checkpoint=lambda s: trainer.save(s, checkpoints),
+        on_checkpoint=lambda s: trainer.save(s, run.checkpoints),
         on_validate=tracker.on_validate,
     )
     start_step, started = session.step, time.perf_counter()
-    trainer.fit(session, hooks)
+    try:
+        trainer.fit(session, hooks)
+    except StageStopped:
+        # A cancelled run stays resumable from where it stopped. Only a cooperative stop: it comes between
+        # steps, while Ctrl-C may land mid-step, where a checkpoint would break bit-identical resumes.
+        if session.step > start_step:
+            trainer.save(session, run.checkpoints)
+        raise
+    finally:
+        tracker.flush()
     seconds = time.perf_counter() - started
-    tracker.flush()
-    tracker.progress.close()
     accelerator.wait_for_everyone()
     result = None
     if main:
-        result = _finish(session, workspace, subject, run_dir, active, tracker, seconds, start_step)
+        result = _finish(session, workspace, subject, run, active, tracker, seconds, start_step)
     accelerator.wait_for_everyone()
-    return result or _placeholder(run_dir, session, seconds)
+    return result
 
 
 class _Tracker:
-    """Step metrics (batched) and validation (grid image + likeness) into the active MLflow run."""
+    """Step metrics (batched) and validation (grid image + likeness) into the active MLflow run; progress and
+    stop requests through the stage events."""
 
     def __init__(
-        self, session: trainer.Session, workspace: Workspace, subject: str, source: ModelSource, main: bool
+        self, session: trainer.Session, workspace: Workspace, subject: str, main: bool, events: StageEvents
     ):
         self.main = main
+        self.events = events
         self.pending: list[tuple[int, dict[str, float]]] = []
         self.latest_validation: dict[str, float] = {}
         self.references = validation.load_references(workspace.intake_dir(subject))
@@ -196,23 +179,19 @@ class _Tracker:
                 for p in prompts
             ]
         self.prompts = prompts
-        from tqdm.auto import tqdm
-
-        self.progress = tqdm(
-            total=cfg.max_train_steps, initial=session.step, desc="train", unit="step", disable=not main,
-            dynamic_ncols=True,
-        )  # fmt: skip
 
     def on_step(self, s: trainer.Session, loss: float, seconds: float) -> None:
-        if not self.main:
-            return
-        self.progress.update(1)
-        self.progress.set_postfix(loss=f"{loss:.4f}", refresh=False)
-        self.pending.append(
-            (s.step, {"loss": loss, "lr": s.lr_scheduler.get_last_lr()[0], "step_time_s": seconds})
-        )
-        if len(self.pending) >= METRIC_FLUSH_STEPS:
-            self.flush()
+        if self.main:
+            self.events.progress(
+                Progress("train", s.step, s.config.max_train_steps, message=f"loss={loss:.4f}")
+            )
+            self.pending.append(
+                (s.step, {"loss": loss, "lr": s.lr_scheduler.get_last_lr()[0], "step_time_s": seconds})
+            )
+            if len(self.pending) >= METRIC_FLUSH_STEPS:
+                self.flush()
+        if s.step < s.config.max_train_steps:
+            self.events.raise_if_stopped()  # between steps: the interrupted step is done and can be saved
 
     def flush(self) -> None:
         if not self.main or not self.pending:
@@ -283,52 +262,55 @@ def _finish(
     s: trainer.Session,
     workspace: Workspace,
     subject: str,
-    run_dir: Path,
+    run: LoraRun,
     active: Any,
     tracker: _Tracker,
     seconds: float,
     start_step: int,
 ) -> TrainResult:
-    import mlflow
+    cfg = s.config
+    lora_file, kohya_file, emb_file = _export(s, subject, run)
+    steps_done = s.step - start_step
+    result = TrainResult(
+        run_id=active.info.run_id if active else "", out_dir=run.dir, run_name=run.name, lora_file=lora_file,
+        kohya_file=kohya_file, embeddings_file=emb_file, steps=s.step,
+        final_loss=float(np.mean(s.history[-10:])) if s.history else float("nan"), seconds=seconds,
+        steps_per_second=steps_done / seconds if seconds > 0 else 0.0, validation=tracker.latest_validation,
+    )  # fmt: skip
+    if active is not None:
+        import mlflow
 
+        for file in (lora_file, kohya_file, emb_file, run.config_file):
+            if file is not None:
+                mlflow.log_artifact(str(file), artifact_path="lora")
+        mlflow.log_metrics({"steps_per_second": result.steps_per_second, "train_seconds": seconds})
+        if cfg.register_model:
+            result.model_version = _register(subject, active.info.run_id, s.components.family, cfg)
+    run.write_summary(result.to_dict())  # marks the run finished
+    if active is not None:
+        mlflow.log_artifact(str(run.summary_file), artifact_path="lora")
+    return result
+
+
+def _export(s: trainer.Session, subject: str, run: LoraRun) -> tuple[Path, Path | None, Path | None]:
+    """The diffusers LoRA, and the kohya export and pivotal embeddings when the config asks for them."""
     cfg, acc = s.config, s.accelerator
     unet = acc.unwrap_model(s.unet)
     encoders = {}
     if cfg.train_text_encoder:
         names = ["text_encoder", "text_encoder_2"]
         encoders = {n: acc.unwrap_model(e) for n, e in zip(names, s.text_encoders, strict=False)}
-    lora_file = export.save_diffusers_lora(run_dir, s.components.family, unet, encoders)
+    lora_file = export.save_diffusers_lora(run.dir, s.components.family, unet, encoders)
     kohya_file = emb_file = None
     if cfg.export_kohya:
-        kohya_file = export.export_kohya(
-            lora_file, run_dir / f"{subject}_kohya.safetensors", s.components.family, cfg.alpha
-        )
+        kohya_file = export.export_kohya(lora_file, run.kohya_file(subject), s.components.family, cfg.alpha)
     if cfg.pivotal_tuning:
         emb_file = export.save_embeddings(
-            run_dir / f"{subject}_emb.safetensors",
+            run.embeddings_file(subject),
             trainer.C.new_token_embeddings(s.components),
             s.components.new_tokens,
         )
-    steps_done = s.step - start_step
-    result = TrainResult(
-        run_id=active.info.run_id if active else None, run_name=run_dir.name, lora_dir=str(run_dir),
-        lora_file=str(lora_file), kohya_file=str(kohya_file) if kohya_file else None,
-        embeddings_file=str(emb_file) if emb_file else None, steps=s.step,
-        final_loss=float(np.mean(s.history[-10:])) if s.history else float("nan"), seconds=seconds,
-        steps_per_second=steps_done / seconds if seconds > 0 else 0.0, model_version=None,
-        validation=tracker.latest_validation,
-    )  # fmt: skip
-    if active is not None:
-        for file in (lora_file, kohya_file, emb_file, run_dir / CONFIG_FILE):
-            if file is not None:
-                mlflow.log_artifact(str(file), artifact_path="lora")
-        mlflow.log_metrics({"steps_per_second": result.steps_per_second, "train_seconds": seconds})
-        if cfg.register_model:
-            result.model_version = _register(subject, active.info.run_id, s.components.family, cfg)
-    (run_dir / SUMMARY_FILE).write_text(json.dumps(result.to_dict(), indent=2))  # marks the run finished
-    if active is not None:
-        mlflow.log_artifact(str(run_dir / SUMMARY_FILE), artifact_path="lora")
-    return result
+    return lora_file, kohya_file, emb_file
 
 
 def _register(subject: str, run_id: str, family: str, cfg: TrainConfig) -> str:
@@ -348,11 +330,3 @@ def _register(subject: str, run_id: str, family: str, cfg: TrainConfig) -> str:
         tags={"family": family, "base_model": cfg.model, "rank": str(cfg.rank), "token": cfg.instance_token or ""},
     )  # fmt: skip
     return str(version.version)
-
-
-def _placeholder(run_dir: Path, s: trainer.Session, seconds: float) -> TrainResult:
-    """What a non-main process returns (it wrote nothing)."""
-    final = float(np.mean(s.history[-10:])) if s.history else float("nan")
-    return TrainResult(
-        None, run_dir.name, str(run_dir), "", None, None, s.step, final, seconds, 0.0, None, {}
-    )

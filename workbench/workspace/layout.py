@@ -33,12 +33,23 @@ _SUBJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 def validate_subject_id(subject_id: str) -> str:
-    if not isinstance(subject_id, str) or not _SUBJECT_ID.match(subject_id):
+    # fullmatch, not match: `$` also matches before a trailing newline, which would name a folder "alice\n".
+    if not isinstance(subject_id, str) or not _SUBJECT_ID.fullmatch(subject_id):
         raise WorkbenchError(
             f"Subject id {subject_id!r} is not valid: use 1-64 letters, digits, '-' or '_' "
             "(it names a folder, so no spaces or slashes)."
         )
     return subject_id
+
+
+def validate_run_name(run_name: str) -> str:
+    """A run name names a folder under the subject's: the same rule as subject ids (no '..', no '/')."""
+    if not isinstance(run_name, str) or not _SUBJECT_ID.fullmatch(run_name):
+        raise WorkbenchError(
+            f"Run name {run_name!r} is not valid: use 1-64 letters, digits, '-' or '_' "
+            "(it names a folder inside the subject's, so no spaces, slashes or '..')."
+        )
+    return run_name
 
 
 @dataclass(frozen=True)
@@ -81,13 +92,16 @@ class Workspace:
         return self.subject_path(subject_id, "intake")
 
     def lora_dir(self, subject_id: str, run_name: str) -> Path:
-        return self.subject_path(subject_id, "loras", run_name)
+        return self.subject_path(subject_id, "loras", validate_run_name(run_name))
 
     def generation_dir(self, subject_id: str, run_name: str) -> Path:
-        return self.subject_path(subject_id, "generations", run_name)
+        return self.subject_path(subject_id, "generations", validate_run_name(run_name))
 
-    def evaluation_dir(self, subject_id: str, run_name: str) -> Path:
-        return self.subject_path(subject_id, "evaluations", run_name)
+    def evaluation_dir(self, subject_id: str | None, run_name: str) -> Path:
+        """A subject's evaluation folder; a test-set evaluation (no subject) goes under ``evaluations/``."""
+        if subject_id is None:
+            return self.root / "evaluations" / validate_run_name(run_name)
+        return self.subject_path(subject_id, "evaluations", validate_run_name(run_name))
 
     def subjects(self) -> list[str]:
         if not self.subjects_dir.is_dir():
