@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from workbench.config import project_file
+from workbench import resources
 from workbench.errors import WorkbenchError
 from workbench.workspace import Workspace
 
@@ -44,25 +44,24 @@ class TestSetSpec:
 
 
 def eval_root() -> Path:
-    """``eval/`` of the current directory when it has one, else the checkout's."""
-    return project_file("eval")
+    """``eval/`` of the current directory when it has one, else the built-in one (:mod:`workbench.resources`
+    looks in both, name by name)."""
+    own = Path.cwd() / "eval"
+    return own if own.is_dir() else resources.builtin_dir("testsets").parent
 
 
 def find_spec(name_or_path: str) -> TestSetSpec:
     """A definition by name (``eval/testsets/<name>.yaml``), a YAML path, a folder, or ``hub:<id>``."""
     path = Path(name_or_path)
-    candidates = (
-        [path] if path.suffix in (".yaml", ".yml") else [eval_root() / "testsets" / f"{name_or_path}.yaml"]
-    )
-    for candidate in candidates:
-        if candidate.is_file():
-            data = yaml.safe_load(candidate.read_text()) or {}
-            return TestSetSpec(**{"name": candidate.stem, **data})
+    if path.suffix in (".yaml", ".yml") or name_or_path in resources.available("testsets"):
+        file = resources.find("testsets", name_or_path)
+        data = yaml.safe_load(file.read_text()) or {}
+        return TestSetSpec(**{"name": file.stem, **data})
     if path.is_dir():
         return TestSetSpec(name=path.name, source=str(path))
     if name_or_path.startswith("hub:") or name_or_path == BUILTIN_LADDER:
         return TestSetSpec(name=name_or_path.split("/")[-1], source=name_or_path)
-    known = sorted(p.stem for p in (eval_root() / "testsets").glob("*.yaml"))
+    known = resources.names("testsets")
     raise WorkbenchError(
         f"Unknown test set '{name_or_path}': use one of {', '.join(known) or '(none defined)'}, a folder with "
         "images + metadata.jsonl, or hub:<dataset id>."
@@ -112,7 +111,7 @@ def _load_hub(spec: TestSetSpec) -> Any:
     offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1"
     advice = (
         f"download it where the Hub is reachable, export it as an imagefolder (images + metadata.jsonl with "
-        "the standard columns), copy the folder here and point `source:` at it, or use --testset mst-ladder "
+        "the standard columns), copy the folder here and point `source:` at it, or use testset=mst-ladder "
         f"(built offline). Licence: {spec.licence}."
     )
     if offline:
