@@ -1,8 +1,12 @@
-"""The ``workbench`` command: one console script whose subcommands are plain functions.
+"""The ``workbench`` command: one console script, two kinds of subcommands.
 
-Each subcommand is a function in ``workbench/cli/<name>.py``; its signature becomes the flags and its docstring
-the ``--help`` (litgpt's approach). Command modules import the heavy stage code inside the function, so
-``workbench --help`` stays fast.
+* The stage commands (``intake``, ``train``, ``generate``, ``eval``) share one pattern generated from each stage's
+  config dataclass (:mod:`workbench.cli.stages`): ``workbench <stage> --subject ID [--recipe FILE] [KEY=VALUE
+  ...]``, with every option, its help and default in ``--help``.
+* The others (``demo``, ``forget``, ``runs``, ``sweep``, ``ui``) are plain functions in ``workbench/cli/<name>.py``; the
+  signature becomes the flags and the docstring the ``--help`` (litgpt's approach).
+
+Heavy stage code is imported only when a command runs, so ``workbench --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -18,23 +22,26 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, get_args, get_origin
 
+from workbench.cli.stages import CommandParser, run_stage_command, stage_parser, stage_summary
 from workbench.errors import MissingDependencyError, WorkbenchError
+from workbench.stage import STAGE_SPECS
 
-# subcommand -> "module:function"; the order is the order of `workbench --help`.
-COMMANDS: dict[str, str] = {
+# The order is the order of `workbench --help`; stage commands are the names in STAGE_SPECS.
+COMMANDS: tuple[str, ...] = ("demo", "quick", "intake", "forget", "train", "generate", "eval", "compare", "runs", "sweep", "study", "ui")
+FUNCTIONS: dict[str, str] = {  # function command -> "module:function"
     "demo": "workbench.cli.demo:demo",
-    "intake": "workbench.cli.intake:intake",
+    "quick": "workbench.cli.quick:quick",
+    "compare": "workbench.cli.quick:compare",
     "forget": "workbench.cli.intake:forget",
-    "train": "workbench.cli.train:train",
-    "generate": "workbench.cli.generate:generate",
-    "eval": "workbench.cli.evaluate:evaluate",
+    "runs": "workbench.cli.runs:runs",
     "sweep": "workbench.cli.sweep:sweep",
+    "study": "workbench.cli.study:study",
     "ui": "workbench.cli.ui:ui",
 }
 
 
 def load_command(name: str) -> Callable[..., Any]:
-    module, function = COMMANDS[name].split(":")
+    module, function = FUNCTIONS[name].split(":")
     return getattr(importlib.import_module(module), function)
 
 
@@ -68,7 +75,6 @@ def add_function_arguments(parser: argparse.ArgumentParser, func: Callable[..., 
     - positional parameters without a default -> positional arguments (``list[...]`` takes one or more);
     - positional-only parameters with a default -> optional positional arguments;
     - keyword-only parameters without a default -> required ``--flags`` (``--subject ID``);
-    - ``overrides: list[str]`` -> any number of ``KEY=VALUE`` arguments;
     - everything else -> ``--flags`` (``bool`` -> ``--x/--no-x``).
     """
     _, helps = _doc_parts(func)
@@ -94,8 +100,6 @@ def add_function_arguments(parser: argparse.ArgumentParser, func: Callable[..., 
             parser.add_argument(
                 name, nargs="*" if is_list else "?", type=inner, default=param.default, **kwargs
             )
-        elif is_list and name == "overrides":
-            parser.add_argument(name, nargs="*", default=[], metavar="KEY=VALUE", **kwargs)
         elif hint is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=param.default, **kwargs)
         else:
@@ -107,11 +111,14 @@ def add_function_arguments(parser: argparse.ArgumentParser, func: Callable[..., 
 
 
 def command_parser(name: str, parent: Any = None) -> argparse.ArgumentParser:
+    """The full parser of one command (a stage command's lists every option of its config)."""
+    if name in STAGE_SPECS:
+        return stage_parser(name, parent)
     func = load_command(name)
     description, _ = _doc_parts(func)
     kwargs = {"description": description, "formatter_class": argparse.RawDescriptionHelpFormatter}
     if parent is None:
-        parser = argparse.ArgumentParser(prog=f"workbench {name}", **kwargs)
+        parser = CommandParser(prog=f"workbench {name}", **kwargs)
     else:
         parser = parent.add_parser(name, help=description.splitlines()[0] if description else "", **kwargs)
     add_function_arguments(parser, func)
@@ -119,13 +126,18 @@ def command_parser(name: str, parent: Any = None) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """``workbench --help``: the commands and one line each (a command's own ``--help`` has the rest)."""
     parser = argparse.ArgumentParser(
         prog="workbench",
         description="Headshot Workbench: intake -> train -> generate -> evaluate, tracked in MLflow.",
+        epilog="`workbench COMMAND --help` lists a command's options.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        command_parser(name, sub)
+        if name in STAGE_SPECS:  # without its options: they import the stage's config module
+            sub.add_parser(name, help=stage_summary(name))
+        else:
+            command_parser(name, sub)
     return parser
 
 
@@ -139,28 +151,34 @@ def _quiet_libraries() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; bad input prints one ``error:`` line and exits 2, Ctrl-C exits 130."""
     argv = list(sys.argv[1:] if argv is None else argv)
     _quiet_libraries()
     if not argv or argv[0] not in COMMANDS:
         build_parser().parse_args(argv or ["--help"])  # prints help, or the "invalid choice" error
         return 2
-    name = argv[0]
-    # Intermixed parsing lets KEY=VALUE overrides and photos sit anywhere among the flags; argparse cannot
-    # do that through subparsers, so the subcommand gets its own parser.
-    args = vars(command_parser(name).parse_intermixed_args(argv[1:]))
+    name, rest = argv[0], argv[1:]
+    try:
+        if name in STAGE_SPECS:
+            return run_stage_command(name, rest)
+        return _run_function_command(name, rest)
+    except (WorkbenchError, MissingDependencyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C, or a stage stopped on request (its run ends KILLED)
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _run_function_command(name: str, argv: list[str]) -> int:
+    # Intermixed parsing lets positionals sit anywhere among the flags; argparse cannot do that through
+    # subparsers, so the subcommand gets its own parser.
+    args = vars(command_parser(name).parse_intermixed_args(argv))
     func = load_command(name)
     positional = [
         args.pop(p.name) for p in inspect.signature(func).parameters.values() if p.kind is p.POSITIONAL_ONLY
     ]
-    try:
-        result = func(*positional, **args)
-    except (WorkbenchError, MissingDependencyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return int(result or 0)
+    return int(func(*positional, **args) or 0)
 
 
 if __name__ == "__main__":

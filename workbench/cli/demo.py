@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json as jsonlib
+from workbench.cli.output import print_json, stdout_to_stderr
 
 
 def demo(
@@ -27,9 +27,14 @@ def demo(
         workspace: Workspace folder (default: $WORKBENCH_WORKSPACE or ./workspace).
     """
     from workbench.demo import DemoConfig, format_summary, run_demo
+    from workbench.stage import TqdmEvents
     from workbench.workspace import Workspace
 
     config = DemoConfig(model=model, train_steps=steps, images_per_preset=images_per_preset, seed=seed)
-    summary = run_demo(config, Workspace.resolve(workspace))
-    print(jsonlib.dumps(summary.to_json(), indent=2) if json else format_summary(summary))
+    with stdout_to_stderr(json):  # only the summary goes to stdout under --json
+        summary = run_demo(config, Workspace.resolve(workspace), TqdmEvents(disable=json))
+    if json:
+        print_json(summary)
+    else:
+        print(format_summary(summary))
     return 0

@@ -1,68 +1,71 @@
-"""``workbench intake`` and ``workbench forget``: thin calls into :mod:`workbench.intake`."""
+"""``workbench intake`` (a stage command, see :mod:`workbench.cli.stages`) and ``workbench forget``."""
 
 from __future__ import annotations
 
-import json as _json
+import argparse
 import sys
-from typing import Literal
 
+from workbench.cli.output import print_json, stdout_to_stderr
+from workbench.cli.stages import StageCommand
 from workbench.errors import WorkbenchError
 
+DESCRIPTION = """\
+Check photos of one person, say what to fix, and build the aligned training set.
 
-def intake(
-    photos: list[str],
-    *,
-    subject: str,
-    json: bool = False,
-    workspace: str | None = None,
-    recipe: str | None = None,
-    resolution: int | None = None,
-    token: str | None = None,
-    class_word: str | None = None,
-    face_backend: Literal["dlib", "mediapipe", "insightface"] | None = None,
-    retention_days: int | None = None,
-    log_originals: bool = False,
-) -> int:
-    """Check photos of one person, say what to fix, and build the aligned training set.
+Every file gets a verdict and the reasons in plain sentences; the set gets findings on count, variety and
+capture dates. Accepted photos become eye-aligned crops with captions, face boxes and landmarks under
+<workspace>/subjects/<ID>/dataset (a Hugging Face imagefolder), logged as an MLflow intake run.
+Exit status 0 when at least one photo was accepted.
 
-    Every file gets a verdict and the reasons in plain sentences; the set gets findings on count, variety and
-    capture dates. Accepted photos become eye-aligned crops with captions, face boxes and landmarks under
-    <workspace>/subjects/<ID>/dataset (a Hugging Face imagefolder), logged as an MLflow intake run.
-    Exit status 0 when at least one photo was accepted.
+examples:
+  workbench intake --subject alice photos/alice/
+  workbench intake --subject alice photos/alice/ resolution=1024 class_word=woman
+  workbench intake --subject alice --recipe my-intake.yaml a.jpg b.heic --json
+"""
 
-    Args:
-      photos: photo files and/or folders of photos (JPEG, PNG, WebP, HEIC).
-      subject: the subject's id (letters, digits, '-' and '_'), e.g. --subject alice.
-      json: print the full report as JSON (path, accepted, reasons for every file, plus set findings).
-      workspace: workspace folder (default: $WORKBENCH_WORKSPACE or ./workspace).
-      recipe: an intake YAML recipe (for example a run's config/intake.yaml artifact).
-      resolution: crop size in pixels: 512 for SD 1.5, 1024 for SDXL.
-      token: the rare identifier token used in captions.
-      class_word: the class noun after the token (person, man, woman, ...).
-      face_backend: face analysis backend.
-      retention_days: days until the subject's data expires.
-      log_originals: also copy the raw photos and crops into MLflow (biometric data; off by default).
-    """
-    from workbench.intake import IntakeConfig, run_intake
 
-    config = IntakeConfig.from_yaml(recipe) if recipe else IntakeConfig()
-    config = config.replace(
-        resolution=resolution, token=token, class_word=class_word, face_backend=face_backend,
-        retention_days=retention_days, log_originals=log_originals or None,
-    )  # fmt: skip
-    result = run_intake(photos, subject, config, workspace)
-    if json:
-        print(_json.dumps(result.to_dict(), indent=2, default=str))
-    else:
+def _report(result, args: argparse.Namespace) -> int:
+    if not args.json:
         _print_human(result)
     if result.n_accepted == 0:
         print(
-            f"error: none of the {len(result.photos)} files was accepted for subject '{subject}'; "
+            f"error: none of the {len(result.photos)} files was accepted for subject '{args.subject}'; "
             "see the reasons above, fix or replace the photos and run intake again.",
             file=sys.stderr,
         )
         return 1
     return 0
+
+
+def _photos(args: argparse.Namespace, inputs: list[str]) -> dict:
+    if not inputs:
+        raise WorkbenchError("No photos given: pass photo files or folders after --subject ID.")
+    return {"photos": inputs}
+
+
+COMMAND = StageCommand(
+    stage="intake",
+    description=DESCRIPTION,
+    report=_report,
+    inputs="PHOTO_OR_FOLDER",
+    words_help="Photo files and folders of photos, and config options as KEY=VALUE (listed below), in any order.",
+    call_kwargs=_photos,
+)
+
+
+def _print_human(result) -> None:
+    print(f"Intake of '{result.subject}': {result.n_accepted} of {len(result.photos)} photos accepted.")
+    for photo in result.photos:
+        print(f"  {'ok ' if photo.accepted else 'NO '} {photo.path}")
+        for reason in photo.reasons:
+            print(f"       - {reason}")
+        for warning in photo.warnings:
+            print(f"       ~ {warning}")
+    print("The set:")
+    for finding in result.set_findings:
+        print(f"  {'ok ' if finding.ok else '!! '} {finding.message}")
+    if result.n_accepted:
+        print(f"Training set: {result.dataset_dir} (MLflow run {result.run_id}).")
 
 
 def forget(
@@ -79,13 +82,14 @@ def forget(
       json: print the report as JSON.
       workspace: workspace folder (default: $WORKBENCH_WORKSPACE or ./workspace).
     """
-    from workbench.intake import expire_subjects, forget_subject
+    from workbench.workspace.lifecycle import expire_subjects, forget_subject
 
     if expired == bool(subject):
         raise WorkbenchError("Name one subject (`workbench forget ID`) or pass --expired, not both.")
-    reports = expire_subjects(workspace) if expired else [forget_subject(subject, workspace)]
+    with stdout_to_stderr(json):
+        reports = expire_subjects(workspace) if expired else [forget_subject(subject, workspace)]
     if json:
-        print(_json.dumps(reports if expired else reports[0], indent=2, default=str))
+        print_json(reports if expired else reports[0])
         return 0
     if expired and not reports:
         print("No subject has expired.")
@@ -101,19 +105,3 @@ def forget(
             f"{report['artifact_files_removed']} artifact files, {len(report['models_deleted'])} models."
         )
     return 0
-
-
-def _print_human(result) -> None:
-    print(f"Intake of '{result.subject_id}': {result.n_accepted} of {len(result.photos)} photos accepted.")
-    for photo in result.photos:
-        mark = "ok " if photo["accepted"] else "NO "
-        print(f"  {mark} {photo['path']}")
-        for reason in photo["reasons"]:
-            print(f"       - {reason}")
-        for warning in photo["warnings"]:
-            print(f"       ~ {warning}")
-    print("The set:")
-    for finding in result.set_findings:
-        print(f"  {'ok ' if finding.ok else '!! '} {finding.message}")
-    if result.n_accepted:
-        print(f"Training set: {result.dataset_dir} (MLflow run {result.run_id}).")

@@ -2,28 +2,43 @@
 
 from __future__ import annotations
 
-import json as jsonlib
+from workbench.cli.output import print_json, stdout_to_stderr
 
 
-def sweep(recipe: str, json: bool = False, workspace: str | None = None) -> int:
-    """Run a hyperparameter sweep: train, generate and evaluate every cell of a grid, as nested MLflow runs.
+def sweep(
+    recipe: str,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    max_trials: int | None = None,
+    json: bool = False,
+    workspace: str | None = None,
+) -> int:
+    """Run a hyperparameter sweep: Optuna proposes training options, Ray Tune runs the trials (ASHA pruning).
 
-    The sweep file (see experiments/sweeps/) names the training recipe, the subject and the grid of training
-    options; the parent run logs sweep/results.csv with one row per cell.
+    The sweep file (see experiments/sweeps/) names the training recipe, the subject, the options to search
+    (lists or {low, high, log} ranges) and the sampler (grid, random, tpe). Every trial is an MLflow run nested
+    under one parent 'sweep' run, which logs sweep/results.csv. The Optuna study is kept in the workspace:
+    re-running the same file continues it.
 
     Args:
         recipe: Sweep YAML file, e.g. experiments/sweeps/lora-rank-lr.yaml.
+        address: Ray cluster to run on (default: $RAY_ADDRESS, else a local Ray started for this command).
+        num_cpus: CPUs of the local Ray (default: all).
+        max_trials: Run at most this many new trials now (the rest on a later run).
         json: Print the results table as JSON.
         workspace: Workspace folder (default: $WORKBENCH_WORKSPACE or ./workspace).
     """
     from workbench.sweep import SweepConfig, run_sweep
     from workbench.workspace import Workspace
 
-    result = run_sweep(SweepConfig.from_yaml(recipe), Workspace.resolve(workspace))
+    with stdout_to_stderr(json):  # only the results go to stdout under --json
+        result = run_sweep(SweepConfig.from_yaml(recipe), Workspace.resolve(workspace), address=address,
+                           num_cpus=num_cpus, max_trials=max_trials)  # fmt: skip
     if json:
-        print(jsonlib.dumps(result.to_json(), indent=2, default=str))
+        print_json(result)
     else:
-        print(f"sweep run {result.run_id}: {len(result.rows)} cells")
+        print(f"sweep run {result.run_id}: {len(result.rows)} trials in Optuna study {result.study_name} "
+              f"({result.ran} run now; storage {result.storage})")  # fmt: skip
         for row in result.rows:
             print(
                 "  "

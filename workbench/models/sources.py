@@ -72,7 +72,7 @@ def _local_source(spec: str, path: Path) -> ModelSource:
     index = path / "model_index.json"
     if not index.is_file():
         raise WorkbenchError(
-            f"Folder {path} is not a diffusers pipeline (no model_index.json). Point --model at a folder saved "
+            f"Folder {path} is not a diffusers pipeline (no model_index.json). Point model= at a folder saved "
             "with `save_pretrained`, or convert a single .safetensors checkpoint with diffusers' "
             "`from_single_file` first."
         )
@@ -146,14 +146,20 @@ def load_component(source: ModelSource, component: str, *, torch_dtype: torch.dt
 
 
 def _not_available(source: ModelSource, exc: Exception) -> ModelNotAvailableError:
+    cause = _first_line(exc)
     if source.kind == "hub":
         return ModelNotAvailableError(
-            f"The weights of '{source.location}' are not on this machine. On a machine with internet, run "
-            f"`huggingface-cli download {source.location}` (then copy ~/.cache/huggingface), or save the "
-            f"pipeline to a folder and pass --model /path/to/folder; set {ALLOW_DOWNLOAD_ENV}=1 to let the "
-            f"workbench download it. ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+            f"The weights of '{source.location}' are not on this machine ({cause}). On a machine with internet, "
+            f"run `hf download {source.location}` and copy ~/.cache/huggingface here, or save the pipeline to a "
+            f"folder and pass model=/path/to/folder; or set {ALLOW_DOWNLOAD_ENV}=1 to let the workbench download it."
         )
     return ModelNotAvailableError(
-        f"Could not load the pipeline in {source.location}: {str(exc).splitlines()[0][:300]}. Check that the "
-        "folder was written by diffusers `save_pretrained` and is complete."
+        f"Could not load the pipeline in {source.location} ({cause}). Check that the folder was written by "
+        "diffusers `save_pretrained` and is complete."
     )
+
+
+def _first_line(exc: Exception, limit: int = 160) -> str:
+    """The error's first line, cut at a word with an ellipsis, so the sentence around it stays whole."""
+    text = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from workbench.train.config import TrainConfig, parse_overrides
+from workbench.config import parse_overrides
+from workbench.train.config import TrainConfig
 
 if TYPE_CHECKING:
     from workbench.train.run import TrainResult, registered_model_name, run_train

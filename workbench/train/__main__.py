@@ -1,7 +1,7 @@
-"""``python -m workbench.train --subject ID [KEY=VALUE...] [--model M] [--recipe FILE] [--resume]``.
+"""``python -m workbench.train --subject ID [--recipe FILE] [--resume] [KEY=VALUE...]``.
 
 The entry point ``accelerate launch`` starts on every process, e.g.
-``accelerate launch --multi_gpu --num_processes 2 -m workbench.train --subject alice --model sdxl`` (on a machine
+``accelerate launch --multi_gpu --num_processes 2 -m workbench.train --subject alice model=sdxl`` (on a machine
 without GPUs the same command runs 2 CPU processes over gloo; accelerate's ``--cpu`` alone starts only one).
 It is ``workbench train`` under another name, so both take the same arguments.
 """

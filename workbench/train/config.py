@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from workbench.config import StageConfig, field
+from workbench.config import SEED_RANGE, StageConfig, check_positive, check_ranges, check_template, field
 from workbench.errors import WorkbenchError
 
 Optimizer = Literal["adamw", "adamw8bit", "prodigy"]
@@ -17,6 +17,24 @@ Schedule = Literal[
     "constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial"
 ]  # fmt: skip
 Precision = Literal["auto", "no", "fp16", "bf16"]
+MAX_BATCH_SIZE = 1024  # a typo guard; check_memory refuses far smaller batches that cannot fit
+
+
+def machine_memory_gb() -> tuple[float, str]:
+    """(GB, 'the GPU' or 'this machine's RAM') where training would run; (0, '') when it cannot be told."""
+    import sys
+
+    torch = sys.modules.get(
+        "torch"
+    )  # only ask CUDA when torch is already loaded: configs stay cheap to build
+    if torch is not None and torch.cuda.is_available():
+        return torch.cuda.get_device_properties(0).total_memory / 2**30, "the GPU"
+    try:
+        import os
+
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, "this machine's RAM"
+    except (ValueError, OSError, AttributeError):
+        return 0.0, ""
 
 
 @dataclasses.dataclass
@@ -138,11 +156,52 @@ class TrainConfig(StageConfig):
             raise WorkbenchError("Option target_modules is empty: name at least one UNet module (e.g. to_q).")
         if self.checkpointing_steps < 0 or self.validation_steps < 0:
             raise WorkbenchError("checkpointing_steps and validation_steps must be 0 (off) or positive.")
+        if not self.model.strip():
+            raise WorkbenchError(
+                "Option model is empty: give a preset (tiny, sd15, sdxl), a hub id or a folder."
+            )
+        check_ranges(
+            self, resolution=(64, 4096), num_class_images=(1, 10_000), class_inference_steps=(1, 1000),
+            rank=(1, 1024), lora_alpha=(1, 65_536), num_new_tokens=(1, 64), max_train_steps=(1, 10_000_000),
+            train_batch_size=(1, MAX_BATCH_SIZE), gradient_accumulation_steps=(1, 1024),
+            learning_rate=(0.0, 10.0), text_encoder_lr=(0.0, 10.0), lr_warmup_steps=(0, 10_000_000),
+            adam_beta1=(0.0, 0.999999), adam_beta2=(0.0, 0.999999), weight_decay=(0.0, 10.0),
+            adam_epsilon=(0.0, 1.0), max_grad_norm=(0.0, None), snr_gamma=(0.0, 1000.0), noise_offset=(0.0, 1.0),
+            prior_loss_weight=(0.0, 1000.0), face_loss_weight=(0.0, 1000.0), seed=SEED_RANGE,
+            checkpointing_steps=(0, None), checkpoints_total_limit=(1, 1000), validation_steps=(0, None),
+            validation_inference_steps=(1, 1000), validation_guidance_scale=(0.0, 100.0),
+        )  # fmt: skip
+        check_positive(self, "learning_rate", "text_encoder_lr", "adam_epsilon")
+        if self.train_text_encoder and not self.text_encoder_target_modules:
+            raise WorkbenchError(
+                "Option text_encoder_target_modules is empty while train_text_encoder is on."
+            )
+        words = {"token": "ohwx", "class_word": "person"}
+        check_template("instance_prompt", self.instance_prompt, **words)
+        check_template("class_prompt", self.class_prompt, **words)
+        for prompt in self.validation_prompts:
+            check_template("validation_prompts", prompt, instance="ohwx person")
 
-    def with_overrides(self, overrides: list[str] | dict[str, object]) -> TrainConfig:
-        """A copy with ``KEY=VALUE`` strings (or a dict) applied; unlike ``replace``, ``null`` clears a field."""
-        changes = parse_overrides(overrides) if isinstance(overrides, list) else overrides
-        return type(self).from_dict({**self.to_dict(), **changes})
+    def check_memory(self, family: str, resolution: int, tiny: bool = False) -> None:
+        """Refuse a micro-batch whose activations alone clearly exceed this machine's memory.
+
+        The estimate is a lower bound from published DreamBooth-LoRA runs (SD 1.5 at 512 px needs about 2 GB of
+        activations per image in half precision, SDXL at 1024 px about 6 GB; gradient checkpointing cuts that
+        about threefold): a batch refused here would be killed by the OS or run out of GPU memory anyway.
+        """
+        if tiny:
+            return
+        native, per_image = (1024, 6.0) if family == "sdxl" else (512, 2.0)
+        per_image *= (resolution / native) ** 2 / (3 if self.gradient_checkpointing else 1)
+        need = per_image * self.train_batch_size
+        have, where = machine_memory_gb()
+        if have and need > have:
+            raise WorkbenchError(
+                f"train_batch_size={self.train_batch_size} needs at least {need:.0f} GB for activations alone "
+                f"({family} at {resolution} px, about {per_image:.1f} GB per image) but {where} has {have:.0f} GB: "
+                "lower train_batch_size and raise gradient_accumulation_steps (same effective batch), or turn on "
+                "gradient_checkpointing."
+            )
 
     @property
     def alpha(self) -> int:
@@ -152,17 +211,3 @@ class TrainConfig(StageConfig):
     def trains_text(self) -> bool:
         """Whether the text encoders' output changes during training (then text embeddings cannot be cached)."""
         return self.train_text_encoder or self.pivotal_tuning
-
-
-def parse_overrides(overrides: list[str]) -> dict[str, str | None]:
-    """``["rank=8", "snr_gamma=null"]`` -> ``{"rank": "8", "snr_gamma": None}`` (``from_dict`` types the rest)."""
-    parsed: dict[str, str | None] = {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise WorkbenchError(
-                f"Override {item!r} is not KEY=VALUE (for example rank=8 or max_train_steps=500)."
-            )
-        value = value.strip()
-        parsed[key.strip()] = None if value.lower() in ("null", "none", "~") else value
-    return parsed
