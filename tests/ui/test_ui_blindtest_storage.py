@@ -12,6 +12,7 @@ from workbench.errors import WorkbenchError
 from workbench.evaluate.human import read_answers, score_answers
 from workbench.ui import blindtest as bt
 from workbench.workspace import Workspace
+from workbench.workspace.generations import ImageRecord, generation_run
 
 
 @pytest.fixture
@@ -28,20 +29,27 @@ def subject(workspace: Workspace, astronaut: np.ndarray) -> str:
     dataset.mkdir(parents=True)
     rows = [{"file_name": f"{i:03d}.png", "source": f"originals/IMG_{i}.jpg"} for i in range(3)]
     (dataset / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    run = workspace.generation_dir(sid, "generate-1")
-    run.mkdir(parents=True)
+    run = generation_run(workspace, sid, "generate-1")
+    run.dir.mkdir(parents=True)
     info = PngImagePlugin.PngInfo()
     info.add_text("parameters", '{"seed": 1, "prompt": "ohwx person"}')
     rng = np.random.default_rng(0)
     for i in range(3):
         noise = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
-        Image.fromarray(noise).save(run / f"{i:05d}.png", pnginfo=info)
-    Image.new("RGB", (200, 100)).save(run / "contact_sheet.png")
+        Image.fromarray(noise).save(run.dir / f"{i:04d}-seed{i}.png", pnginfo=info)
+        run.append(ImageRecord(index=i, seed=i, file=f"{i:04d}-seed{i}.png"))
+    Image.new("RGB", (200, 100)).save(run.contact_sheet)  # not an output: never a blind-test item
+    Image.new("RGB", (64, 64)).save(run.dir / "stray.png")  # not in the manifest: not an output either
     return sid
 
 
 def test_real_items_are_the_photos_intake_accepted(workspace, subject) -> None:
     assert [p.name for p in bt.real_photos(workspace, subject)] == ["IMG_0.jpg", "IMG_1.jpg", "IMG_2.jpg"]
+
+
+def test_generated_items_are_the_images_the_manifest_records(workspace, subject) -> None:
+    names = [p.name for p in bt.generated_images(workspace, subject)]
+    assert names == ["0000-seed0.png", "0001-seed1.png", "0002-seed2.png"]  # no contact sheet, no stray file
 
 
 @pytest.mark.parametrize("mode", ["single", "2afc"])
@@ -76,10 +84,9 @@ def test_answers_are_jsonl_the_evaluation_suite_scores(workspace, subject) -> No
 
     scores = score_answers(read_answers(path))
     assert scores["n_participants"] == 2
-    assert (
-        scores["single"]["accuracy"]["est"] == 1.0 and scores["single"]["accuracy"]["lo"] < 1.0
-    )  # Wilson CI
-    assert scores["2afc"]["accuracy"]["est"] == 0.5
+    accuracy = scores["single"]["accuracy"]
+    assert accuracy.est == 1.0 and accuracy.lo < 1.0  # Wilson CI
+    assert scores["2afc"]["accuracy"].est == 0.5
 
 
 def test_clear_errors(workspace, subject) -> None:

@@ -63,14 +63,14 @@ def browser():
             instance.close()
 
 
-def _shot(page, name: str) -> None:
+def _shot(page, name: str, *, readme: bool = True) -> None:
     # Gallery images load lazily: bring each into view once so a full-page shot shows them.
     page.evaluate("document.querySelectorAll('img[loading=lazy]').forEach(i => { i.loading = 'eager'; })")
     page.wait_for_timeout(800)  # images decode, plots animate in
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
-    if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS") == "1":
+    if readme and os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS") == "1":
         from PIL import Image
 
         # The README's copies: a 256-colour palette keeps each ~4x smaller and commit-sized.
@@ -130,32 +130,46 @@ def test_whole_flow_in_a_real_browser(served: str, browser, tmp_path: Path) -> N
     assert "rejected" in table and "✗ blurred.jpg" in page.locator("#intake-gallery").inner_text()
     _shot(page, "subject")
 
-    # Train a few steps on the tiny preset; the curves come from the MLflow run.
+    # Train: the tab opens on the fast demo recipe; change only the steps. The curves come from the MLflow run.
     _tab(page, "Train")
+    assert page.locator("#train-rank input").input_value() == "4"  # filled from tiny-demo
     page.locator("#train-steps input").fill("4")
     page.locator("#train-steps input").press("Tab")  # Gradio reads a number field on change
     page.locator("#train-btn").click()
     assert "Done: 4 steps" in _wait_text(page, "#train-status", "Done:")
     _shot(page, "train")
 
-    # Generate a few images with the new LoRA.
+    # Cancel: a longer run stops at its next step, and the page shows the state MLflow stored.
+    page.locator("#train-steps input").fill("500")
+    page.locator("#train-steps input").press("Tab")
+    page.locator("#train-btn").click()
+    _wait_text(page, "#train-status", "step ")
+    page.locator("#train-cancel").click()
+    assert "cancelled after" in _wait_text(page, "#train-status", "is KILLED")
+    _shot(page, "train-cancelled", readme=False)
+
+    # Generate a few images with the new LoRA (it filled the base model it was trained on).
     _tab(page, "Generate")
+    count = page.locator("#gen-count input[type=number]")
+    count.fill("4")
+    count.press("Tab")
     page.locator("#generate-btn").click()
     _wait_text(page, "#generate-status", "images in")
     assert page.locator("#gen-gallery img").count() >= 4
     assert "seed 0" in page.locator("#gen-gallery").inner_text()
     _shot(page, "generate")
 
-    # Evaluate the run just made.
+    # Evaluate the run just made; before it, the table says why it is empty.
     _tab(page, "Evaluate")
+    assert "No evaluation yet" in page.locator("#group-table").inner_text()
+    _shot(page, "evaluate-empty", readme=False)
     page.locator("#evaluate-btn").click()
     _wait_text(page, "#eval-summary", "evaluated against")
     _shot(page, "evaluate")
 
-    # Runs: every stage's run is listed, with the MLflow UI command.
+    # Runs: opening the tab lists every stage's run with its final state, and the MLflow UI command.
     _tab(page, "Runs")
-    page.locator("#runs-refresh").click()
-    for stage in ("intake", "train", "generate", "eval"):
+    for stage in ("intake", "train", "generate", "eval", "KILLED"):
         _wait_text(page, "#runs-table", stage)
     _wait_text(page, "#mlflow-cmd", "mlflow ui")
     _shot(page, "runs")

@@ -59,3 +59,28 @@ def test_auth_forms(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     for bad in ("nopassword", "ana:", ":pw", f"@{tmp_path / 'missing.txt'}"):
         with pytest.raises(WorkbenchError):
             parse_auth(bad)
+
+
+@pytest.mark.parametrize(("auth", "operator", "logins"), [(None, False, False), ("ana:pw", False, True),
+                                                          ("ana:pw", True, True)])  # fmt: skip
+def test_a_login_makes_ownership_follow_it(
+    workspace, monkeypatch: pytest.MonkeyPatch, auth, operator, logins
+):
+    """Loopback without a login: one researcher, every subject. With --auth: each login its own subjects."""
+    import workbench.ui.app as app_module
+
+    built = {}
+
+    class _App:
+        def launch(self, **kwargs):
+            built["auth"] = kwargs["auth"]
+
+    def fake_build_app(workspace, **kwargs):
+        built.update(kwargs)
+        return _App()
+
+    monkeypatch.delenv(AUTH_ENV_VAR, raising=False)
+    monkeypatch.setattr(app_module, "build_app", fake_build_app)
+    launch(workspace, auth=auth, all_subjects=operator)
+    assert built["logins"] is logins and built["operator_sees_all"] is operator
+    assert built["auth"] == ([("ana", "pw")] if auth else None)

@@ -1,104 +1,134 @@
-"""Two browser sessions do not see each other's subjects (unless the operator says so)."""
+"""Who sees which subject: everything on loopback; with logins, each person their own; the operator all."""
 
 from __future__ import annotations
 
+import mlflow
 import pytest
 
+from workbench.config import StageConfig
 from workbench.errors import WorkbenchError
-from workbench.ui import handlers as H
+from workbench.tracking import stage_run
 from workbench.ui import runs as R
+from workbench.ui.context import AppContext
+from workbench.ui.handlers import evaluate as E
+from workbench.ui.handlers import generate as G
+from workbench.ui.handlers import subject as S
 from workbench.ui.sessions import OWNER_FIELD, Viewer
 from workbench.workspace import Workspace
 
 
 def _create(workspace: Workspace, viewer: Viewer, name: str) -> str:
-    """What the Subject tab does around intake: pick the session's id, check it is free, claim it."""
+    """What the Subject tab does around intake (check the id is free, file the subject, claim it), plus one
+    finished LoRA and one generation run for the lists."""
     subject = viewer.subject_id(name)
     viewer.check_free(workspace, subject)
     workspace.write_subject(subject, token="ohwx")
-    (workspace.originals_dir(subject)).mkdir(parents=True, exist_ok=True)
-    (workspace.subject_path(subject, "loras", "train-1")).mkdir(parents=True)
-    (workspace.subject_path(subject, "loras", "train-1", "pytorch_lora_weights.safetensors")).write_bytes(
-        b"x"
-    )
-    (workspace.generation_dir(subject, "generate-1")).mkdir(parents=True)
+    lora = workspace.subject_path(subject, "loras", "train-1")
+    lora.mkdir(parents=True)
+    for name in ("train.yaml", "summary.json", "pytorch_lora_weights.safetensors"):
+        (lora / name).write_text("model: tiny\n" if name == "train.yaml" else "{}")
+    generation = workspace.generation_dir(subject, "generate-1")
+    generation.mkdir(parents=True)
+    (generation / "manifest.jsonl").write_text('{"index": 0, "seed": 0, "file": "0000-seed0.png"}\n')
     viewer.claim(workspace, subject)
     return subject
 
 
-def test_two_sessions_see_only_their_own_subjects(workspace: Workspace) -> None:
-    alice_session, bob_session = Viewer.from_session("session-a"), Viewer.from_session("session-b")
-    a = _create(workspace, alice_session, "alice")
-    b = _create(workspace, bob_session, "alice")  # the same name typed in another session
+def _login(name: str | None, *, operator: bool = False) -> Viewer:
+    return AppContext(Workspace.resolve(), logins=True, operator=operator).viewer(_Request(name))
+
+
+class _Request:  # what the app reads from gr.Request
+    def __init__(self, username: str | None) -> None:
+        self.username = username
+
+
+def test_loopback_lists_every_subject_on_disk(workspace: Workspace) -> None:
+    local = AppContext(workspace).viewer(_Request(None))
+    workspace.write_subject("from-cli", token="ohwx")  # `workbench intake`, or a notebook
+    made_here = _create(workspace, local, "alice")
+    assert made_here == "alice"  # one researcher: ids as typed
+    assert OWNER_FIELD not in workspace.read_subject(made_here)
+    # A reload is a new request: it still lists everything on disk.
+    assert AppContext(workspace).viewer(_Request(None)).subjects(workspace) == ["alice", "from-cli"]
+    assert S.subjects(workspace, local) == (["alice", "from-cli"], "alice")  # newest first selected
+
+
+def test_with_logins_each_person_sees_only_their_own(workspace: Workspace) -> None:
+    ana, bo = _login("ana"), _login("bo")
+    a = _create(workspace, ana, "alice")
+    b = _create(workspace, bo, "alice")  # the same name typed by someone else
     assert a != b and a.startswith("alice-") and b.startswith("alice-")
-    assert workspace.read_subject(a)[OWNER_FIELD] != "session-a"  # the session hash itself is never stored
+    assert workspace.read_subject(a)[OWNER_FIELD] == "ana"
+    workspace.write_subject("from-cli", token="ohwx")
 
-    assert alice_session.subjects(workspace) == [a]
-    assert bob_session.subjects(workspace) == [b]
-    # Handlers that list a subject's files refuse someone else's subject, whatever the client sends.
-    assert H.loras(workspace, bob_session, a) == [] and H.generation_runs(workspace, bob_session, a) == []
-    assert H.loras(workspace, alice_session, a)
-    with pytest.raises(WorkbenchError, match="No subject 'alice-.*' in this session"):
-        bob_session.require(workspace, a)
-    with pytest.raises(WorkbenchError, match="No subject"):
-        H.subject_summary(workspace, bob_session, a)
-    # A new page load of the same session keeps its subjects.
-    assert Viewer.from_session("session-a").subjects(workspace) == [a]
+    assert ana.subjects(workspace) == [a] and bo.subjects(workspace) == [b]
+    # Ownership follows the login, not the browser: ana on another machine still sees hers.
+    assert _login("ana").subjects(workspace) == [a] and _login("ana").subject_id("alice") == a
+    # Handlers that list a subject's files show nothing of someone else's subject, whatever the client sends.
+    assert G.loras(workspace, bo, a) == [] and E.generation_runs(workspace, bo, a) == []
+    assert G.loras(workspace, ana, a) and E.generation_runs(workspace, ana, a) == [
+        ("generate-1 (1 images)", "generate-1")
+    ]
+    for call in (lambda: bo.require(workspace, a), lambda: S.summary(workspace, bo, a)):
+        with pytest.raises(WorkbenchError, match="No subject 'alice-.*' here"):
+            call()
 
 
-def test_a_session_cannot_take_over_another_sessions_subject(workspace: Workspace) -> None:
-    owner, intruder = Viewer.from_session("s1"), Viewer.from_session("s2")
+def test_a_login_cannot_take_over_another_persons_subject(workspace: Workspace) -> None:
+    owner, intruder = _login("carol"), _login("mallory")
     subject = _create(workspace, owner, "carol")
-    # Typing the full id of someone else's subject makes a new subject of one's own...
-    assert intruder.subject_id(subject) not in (subject, *workspace.subjects())
-    # ...and writing into that id directly is refused.
+    assert intruder.subject_id(subject) not in (
+        subject,
+        *workspace.subjects(),
+    )  # the full id: a new one of theirs
     with pytest.raises(WorkbenchError, match="taken"):
         intruder.check_free(workspace, subject)
+    workspace.write_subject("from-cli", token="ohwx")
+    with pytest.raises(WorkbenchError, match="taken"):  # nor one made outside the app
+        intruder.check_free(workspace, "from-cli")
 
 
-def test_operator_sees_all_and_cli_subjects(workspace: Workspace) -> None:
-    a = _create(workspace, Viewer.from_session("s1"), "dan")
-    workspace.write_subject("cli-subject", token="ohwx")  # made by `workbench intake`, no session
-    operator = Viewer.from_session("s3", sees_all=True)
-    assert operator.subjects(workspace) == sorted([a, "cli-subject"])
-    assert operator.subject_id("eve") == "eve"  # no session suffix in operator mode
-    assert Viewer.from_session("s1").subjects(workspace) == [a]
+def test_the_operator_sees_every_subject(workspace: Workspace) -> None:
+    a = _create(workspace, _login("dan"), "dan")
+    workspace.write_subject("from-cli", token="ohwx")
+    operator = _login("root", operator=True)
+    assert operator.subjects(workspace) == sorted([a, "from-cli"])
+    assert operator.subject_id("eve") == "eve"
+    assert _login("dan").subjects(workspace) == [a]
 
 
-def test_runs_tab_lists_only_the_sessions_runs(workspace: Workspace) -> None:
-    import mlflow
+def test_with_logins_a_request_without_one_is_refused() -> None:
+    with pytest.raises(WorkbenchError, match="needs a login"):
+        _login(None)
 
-    from workbench.config import StageConfig
-    from workbench.tracking import stage_run
 
-    a = _create(workspace, Viewer.from_session("s1"), "fay")
-    b = _create(workspace, Viewer.from_session("s2"), "gus")
+def test_runs_tab_lists_only_the_runs_one_may_see(workspace: Workspace) -> None:
+    a = _create(workspace, _login("fay"), "fay")
+    b = _create(workspace, _login("gus"), "gus")
     for subject in (a, b):
         with stage_run(workspace, "train", StageConfig(), subject_id=subject):
             mlflow.log_metric("loss", 0.5)
-    mine = R.list_runs(workspace, Viewer.from_session("s1").subjects(workspace))
+    mine = R.visible_runs(workspace, _login("fay"))
     assert [r.data.tags[R.SUBJECT_TAG] for r in mine] == [a]
-    assert len(R.list_runs(workspace, None)) == 2
-    table = R.compare_frame(R.list_runs(workspace, None))
-    assert "loss" in set(table["key"])
-
-
-def test_no_session_is_refused() -> None:
-    with pytest.raises(WorkbenchError, match="reload the page"):
-        Viewer.from_session(None)
+    assert len(R.visible_runs(workspace, Viewer())) == 2  # loopback: the researcher's own workspace
+    assert len(R.visible_runs(workspace, _login("root", operator=True))) == 2
+    frame = R.runs_frame(mine)
+    assert list(frame["status"]) == ["FINISHED"]
+    assert "loss" in set(R.compare_frame(mine)["key"])
 
 
 def test_upload_limits_have_clear_messages(tmp_path) -> None:
     with pytest.raises(WorkbenchError, match="Upload 1 to 20 photos"):
-        H.check_uploads([])
+        S.check_uploads([])
     files = []
     for i in range(21):
         files.append(tmp_path / f"{i}.jpg")
         files[-1].write_bytes(b"0" * 10)
     with pytest.raises(WorkbenchError, match="21 photos uploaded; the limit is 20"):
-        H.check_uploads([str(f) for f in files])
+        S.check_uploads([str(f) for f in files])
     big = tmp_path / "big.jpg"
     big.write_bytes(b"0" * (2 * 1024 * 1024))
     with pytest.raises(WorkbenchError, match=r"larger than 1 MB: big.jpg \(2 MB\)"):
-        H.check_uploads([str(big)], max_mb=1)
-    assert H.check_uploads([str(files[0])]) == [files[0]]
+        S.check_uploads([str(big)], max_mb=1)
+    assert S.check_uploads([str(files[0])]) == [files[0]]

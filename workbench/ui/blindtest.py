@@ -32,7 +32,6 @@ Mode = Literal["single", "2afc"]
 Truth = Literal["real", "ai", "left", "right"]
 MODES: tuple[Mode, ...] = ("single", "2afc")
 DISPLAY_SIZE = 384  # one size for every item: resolution must not be the tell
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".bmp", ".tif", ".tiff")
 
 
 @dataclass(frozen=True)
@@ -67,15 +66,10 @@ def real_photos(workspace: Workspace, subject_id: str) -> list[Path]:
 
 
 def generated_images(workspace: Workspace, subject_id: str) -> list[Path]:
-    """Every image of every generation run of the subject (contact sheets excluded)."""
-    root = workspace.subject_path(subject_id, "generations")
-    return [p for p in _images_under(root) if "contact" not in p.name.lower() and p.suffix.lower() == ".png"]
+    """Every image that a generation run of the subject recorded in its manifest (as evaluation reads them)."""
+    from workbench.workspace.generations import generation_runs
 
-
-def _images_under(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return [path for run in generation_runs(workspace, subject_id) for path in run.images()]
 
 
 def build_items(

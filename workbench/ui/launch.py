@@ -104,7 +104,8 @@ def launch(
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from workbench.ui.app import build_app, launch_options
 
-    app = build_app(workspace, operator_sees_all=all_subjects)
+    # With a login, each person sees their own subjects; on loopback without one, the researcher sees them all.
+    app = build_app(workspace, logins=bool(credentials), operator_sees_all=all_subjects)
     return app.launch(
         server_name=host,
         server_port=port,

@@ -1,4 +1,4 @@
-"""Reading the MLflow store for the Runs tab and the live training curves (reads only, never writes)."""
+"""Reading the MLflow store for the Runs tab, the live training curves and a run's final state (reads only)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pandas as pd
 
 from workbench.tracking import SUBJECT_TAG
 from workbench.tracking.runs import DEFAULT_EXPERIMENT, EXPERIMENT_ENV_VAR, tracking_uri
+from workbench.ui.sessions import Viewer
 from workbench.workspace import Workspace
 
 STAGE_TAG = "workbench.stage"
@@ -42,7 +43,35 @@ def list_runs(workspace: Workspace, subjects: list[str] | None, max_results: int
     return [r for r in runs if r.data.tags.get(SUBJECT_TAG) in allowed]
 
 
+def visible_runs(workspace: Workspace, viewer: Viewer) -> list[Any]:
+    """The runs of the subjects ``viewer`` may see (every run for the local researcher and the operator)."""
+    return list_runs(workspace, None if viewer.sees_all else viewer.subjects(workspace))
+
+
+def run_choices(runs: list[Any]) -> list[tuple[str, str]]:
+    return [
+        (f"{r.info.run_name} · {r.data.tags.get(STAGE_TAG, '')} · {r.info.status}", r.info.run_id)
+        for r in runs
+    ]
+
+
+def run_status(workspace: Workspace, run_id: str) -> str | None:
+    """FINISHED, FAILED, KILLED or RUNNING as the tracking store has it; None for an unknown run."""
+    try:
+        return client(workspace).get_run(run_id).info.status
+    except Exception:  # noqa: BLE001 - a run id the store does not know
+        return None
+
+
+def run_params(workspace: Workspace, run_id: str) -> dict[str, str]:
+    return dict(client(workspace).get_run(run_id).data.params)
+
+
 def runs_frame(runs: list[Any]) -> pd.DataFrame:
+    if not runs:
+        return pd.DataFrame(
+            {"No runs yet": ["Intake, training, generation and evaluation runs appear here."]}
+        )
     rows = []
     for run in runs:
         info, tags = run.info, run.data.tags
@@ -62,7 +91,9 @@ def runs_frame(runs: list[Any]) -> pd.DataFrame:
 def compare_frame(runs: list[Any]) -> pd.DataFrame:
     """Params and latest metrics side by side: one row per key, one column per run."""
     if not runs:
-        return pd.DataFrame({"key": []})
+        return pd.DataFrame(
+            {"Nothing to compare yet": ["Pick two or more runs above: params and metrics side by side."]}
+        )
     keys_params = sorted({k for r in runs for k in r.data.params})
     keys_metrics = sorted({k for r in runs for k in r.data.metrics})
     rows = []
@@ -88,24 +119,12 @@ def _column(run: Any) -> str:
 def metric_history(workspace: Workspace, run_id: str, match: str) -> pd.DataFrame:
     """Every logged value of the metrics whose name contains ``match``, long format (step, value, metric)."""
     mlflow_client = client(workspace)
-    run = mlflow_client.get_run(run_id)
+    try:
+        run = mlflow_client.get_run(run_id)
+    except mlflow.exceptions.MlflowException:  # not (yet) in this store: nothing to draw
+        return pd.DataFrame(columns=["step", "value", "metric"])
     rows = []
     for key in sorted(k for k in run.data.metrics if match in k):
         for point in mlflow_client.get_metric_history(run_id, key):
             rows.append({"step": point.step, "value": point.value, "metric": key})
     return pd.DataFrame(rows, columns=["step", "value", "metric"])
-
-
-def latest_stage_run(workspace: Workspace, subject_id: str, stage: str, since_ms: int) -> str | None:
-    """The id of the newest ``stage`` run of ``subject_id`` started after ``since_ms`` (epoch milliseconds)."""
-    ids = experiment_ids(workspace)
-    if not ids:
-        return None
-    runs = client(workspace).search_runs(
-        ids,
-        filter_string=f"tags.`{SUBJECT_TAG}` = '{subject_id}' and tags.`{STAGE_TAG}` = '{stage}' "
-        f"and attributes.start_time >= {since_ms}",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    return runs[0].info.run_id if runs else None

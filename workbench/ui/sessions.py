@@ -1,9 +1,13 @@
-"""Which subjects a browser session may see: its own, unless the operator started the app with --all-subjects.
+"""Who sees which subjects: everything on loopback; with ``--auth``, each login its own (the operator: all).
 
-A session's subjects carry a ``ui_owner`` field in ``subject.json`` (a hash of Gradio's session hash, never the
-hash itself) and a short suffix on their id, so two people who both type "alice" get two subjects. Ownership is
-kept in the workspace rather than in process memory, so it survives a restart and ``forget`` erases it with the
-subject. Every handler that takes a subject id checks it here: a dropdown's choices are not a security boundary.
+* **Loopback, no login** (``workbench ui``): one researcher and their own workspace. The app lists every
+  subject on disk, so subjects made with the CLI or a notebook appear and reloading the page loses nothing.
+* **With a login** (``--auth``, several people): a subject belongs to the login that created it, recorded as
+  ``ui_owner`` in ``subject.json``, so it follows the person from browser to browser and survives restarts, and
+  ``forget`` erases it with the subject. A short suffix from the login keeps two people's "alice" apart.
+* **Operator** (``--all-subjects``): every subject, whoever made it.
+
+Every handler that takes a subject id checks it here: a dropdown's choices are not a security boundary.
 """
 
 from __future__ import annotations
@@ -20,61 +24,66 @@ OWNER_FIELD = "ui_owner"
 
 @dataclass(frozen=True)
 class Viewer:
-    """One browser session's view of the workspace."""
+    """One person's view of the workspace."""
 
-    owner: str  # hash of the session; "" for a process-local caller such as a test or the operator
-    sees_all: bool = False
+    login: str | None = None  # the authenticated user name; None on loopback without a login
+    sees_all: bool = True
 
     @classmethod
-    def from_session(cls, session_hash: str | None, sees_all: bool = False) -> Viewer:
-        if not session_hash and not sees_all:
-            raise WorkbenchError("This request has no browser session; reload the page.")
-        owner = hashlib.sha256((session_hash or "").encode()).hexdigest()[:16] if session_hash else ""
-        return cls(owner=owner, sees_all=sees_all)
+    def for_request(cls, username: str | None, *, logins: bool, operator: bool = False) -> Viewer:
+        """The viewer of a request: ``logins`` says the app was started with ``--auth``."""
+        if not logins:
+            return cls(login=None, sees_all=True)
+        if not username:
+            raise WorkbenchError("This app needs a login: reload the page and sign in.")
+        return cls(login=username, sees_all=operator)
+
+    @property
+    def key(self) -> str:
+        """What running jobs are filed under: the login, or one key for the single local researcher."""
+        return self.login or "local"
 
     def subject_id(self, name: str) -> str:
-        """The workspace id for a subject name typed in this session (``alice`` -> ``alice-3fa2c1``)."""
+        """The workspace id for a typed subject name (``alice``; with a login ``alice-3fa2c1``)."""
         name = re.sub(r"[^A-Za-z0-9_-]+", "-", (name or "").strip()).strip("-_")
         if not name:
             raise WorkbenchError("Type a subject name first (letters, digits, '-' or '_'), e.g. alice.")
-        if self.sees_all or not self.owner:
+        if self.login is None or self.sees_all:
             return validate_subject_id(name[:64])
-        suffix = f"-{self.owner[:6]}"
+        suffix = "-" + hashlib.sha256(self.login.encode()).hexdigest()[:6]
         if name.endswith(suffix):
             return validate_subject_id(name)
         return validate_subject_id(name[: 64 - len(suffix)] + suffix)
 
     def can_see(self, workspace: Workspace, subject_id: str) -> bool:
-        if self.sees_all:
-            return True
         try:
             record = workspace.read_subject(subject_id)
         except WorkbenchError:
             return False
-        return bool(self.owner) and record.get(OWNER_FIELD) == self.owner
+        return self.sees_all or record.get(OWNER_FIELD) == self.login
 
     def subjects(self, workspace: Workspace) -> list[str]:
         return [s for s in workspace.subjects() if self.can_see(workspace, s)]
 
     def require(self, workspace: Workspace, subject_id: str | None) -> str:
-        """The subject id if this session may use it, else the same error as for a subject that does not exist."""
+        """The subject id if this viewer may use it, else the same error as for a subject that does not exist."""
         if not subject_id:
             raise WorkbenchError("No subject selected: upload photos on the Subject tab first.")
         if not self.can_see(workspace, subject_id):
-            # Same words whether it is missing or someone else's: do not reveal other sessions' subjects.
-            raise WorkbenchError(
-                f"No subject '{subject_id}' in this session: upload photos on the Subject tab first."
-            )
+            # Same words whether it is missing or someone else's: do not reveal other people's subjects.
+            raise WorkbenchError(f"No subject '{subject_id}' here: upload photos on the Subject tab first.")
         return subject_id
 
     def check_free(self, workspace: Workspace, subject_id: str) -> None:
-        """Refuse a subject id that already belongs to another session (call before writing anything)."""
+        """Refuse a subject id that belongs to another login (call before writing anything)."""
         if self.sees_all or subject_id not in workspace.subjects():
             return
-        if workspace.read_subject(subject_id).get(OWNER_FIELD) not in (None, self.owner):
+        if workspace.read_subject(subject_id).get(OWNER_FIELD) != self.login:
             raise WorkbenchError(f"Subject name '{subject_id}' is taken: choose another name.")
 
     def claim(self, workspace: Workspace, subject_id: str) -> None:
-        """Mark a subject this session just created as its own."""
-        if not self.sees_all and self.owner:
-            workspace.write_subject(subject_id, **{OWNER_FIELD: self.owner})
+        """Mark a subject this login just created as its own (nothing to mark on loopback)."""
+        if self.login is not None:
+            record = workspace.read_subject(subject_id)
+            if OWNER_FIELD not in record:
+                workspace.write_subject(subject_id, **{OWNER_FIELD: self.login})
