@@ -26,7 +26,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
-        from workbench.evaluate import load_suite, run_suite
+        from workbench.evaluate import load_suite, run_eval
         from workbench.evaluate.ladder import build_ladder
         from workbench.workspace import Workspace
 
@@ -34,11 +34,11 @@ def main() -> None:
         config = load_suite("skin-tone-ladder").replace(testset=str(ladder))
         config = type(config).from_dict({**config.to_dict(), "baseline": None})
         ws = Workspace.resolve(Path(tmp) / "ws")
-        run_suite(config, workspace=ws)  # warm-up: model loading, dataset cache
+        run_eval(None, config, workspace=ws)  # warm-up: model loading, dataset cache
         suite_fps, e2e_fps = [], []
         for _ in range(args.repeats):
             start = time.perf_counter()
-            result = run_suite(config, workspace=ws)
+            result = run_eval(None, config, workspace=ws)
             total = time.perf_counter() - start
             timing = result.summary["timing"]
             suite_fps.append(timing["faces_per_second"])

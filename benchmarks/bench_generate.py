@@ -94,8 +94,9 @@ def tiny_engine(args: argparse.Namespace) -> Any:
 
     cache = Path(args.cache or tempfile.mkdtemp(prefix="bench-generate-"))
     os.environ.setdefault("WORKBENCH_CACHE", str(cache))
-    config = GenerateConfig(subject="bench", model=args.model, resolution=args.resolution, device=args.device,
-                            compile=args.compile)  # fmt: skip
+    config = GenerateConfig(
+        model=args.model, resolution=args.resolution, device=args.device, compile=args.compile
+    )
     return build_engine(config, Workspace.resolve(cache / "workspace"))
 
 
@@ -161,7 +162,7 @@ def full_sdxl_engine(args: argparse.Namespace) -> Any:
         tokenizer_2=build_clip_tokenizer(tok_dir, pad_token="!"), unet=unet, scheduler=scheduler,
     )  # fmt: skip
     pipe.set_progress_bar_config(disable=True)
-    config = GenerateConfig(subject="bench", model="sdxl", device="cuda", compile=args.compile)
+    config = GenerateConfig(model="sdxl", device="cuda", compile=args.compile)
     speed = apply_speed_path(pipe, config, device, 1024, has_lora=False)
     source = ModelSource("sdxl-random", "local", "sdxl", "random weights", 1024)
     engine = Engine(pipe=pipe, source=source, size=1024, device=device, dtype=dtype, speed=speed)

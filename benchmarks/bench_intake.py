@@ -64,9 +64,10 @@ def _write(images: list[np.ndarray], folder: Path, size: tuple[int, int] | None)
 
 def bench(count: int, runs: int, size_name: str) -> dict:
     from workbench.intake import IntakeConfig, run_intake
+    from workbench.workspace import Workspace
 
     size = PHONE if size_name == "phone" else None
-    config = IntakeConfig(retention_days=None, warn_only=["tilt", "duplicate"])
+    config = IntakeConfig(retention_days=0, warn_only=["tilt", "duplicate"])
     times, accepted = [], 0
     with tempfile.TemporaryDirectory() as tmp:
         photos = Path(tmp) / "photos"
@@ -80,7 +81,7 @@ def bench(count: int, runs: int, size_name: str) -> dict:
 
             MlflowClient().search_experiments()  # create the store outside the timed part
             start = time.perf_counter()
-            result = run_intake([photos], "bench", config, root)
+            result = run_intake("bench", config, workspace=Workspace(root), photos=[photos])
             elapsed = time.perf_counter() - start
             accepted = result.n_accepted
             if run:

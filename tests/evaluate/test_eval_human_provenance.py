@@ -29,8 +29,8 @@ def test_blind_test_csv_and_jsonl(tmp_path):
     csv_path.write_text("\n".join(rows) + "\n")
     result = score_answers(read_answers(csv_path))
     single = result["single"]
-    assert single["accuracy"]["est"] == 0.75 and single["accuracy"]["n"] == 20
-    assert single["accuracy"]["lo"] <= 0.75 <= single["accuracy"]["hi"]
+    assert single["accuracy"].est == 0.75 and single["accuracy"].n == 20
+    assert single["accuracy"].lo <= 0.75 <= single["accuracy"].hi
     p1, p2 = single["by_participant"]["p1"], single["by_participant"]["p2"]
     assert np.isfinite(p1["dprime"]) and p1["dprime"] > 2  # perfect rates corrected, not infinite
     assert p2["dprime"] == pytest.approx(0.0)  # no sensitivity: hits = false alarms = 0
@@ -39,7 +39,7 @@ def test_blind_test_csv_and_jsonl(tmp_path):
                                          "answer": "left" if i < 7 else "right", "mode": "2afc"}) + "\n"
                              for i in range(10)))  # fmt: skip
     forced = score_answers(read_answers(jsonl))["2afc"]
-    assert forced["accuracy"]["est"] == 0.7 and forced["dprime"] > 0
+    assert forced["accuracy"].est == 0.7 and forced["dprime"] > 0
 
 
 def test_dprime_correction_and_bad_files(tmp_path):

@@ -7,7 +7,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from workbench.evaluate import EvalConfig, run_suite
+from workbench.evaluate import EvalConfig, run_eval
 from workbench.evaluate.analyse import analyse
 from workbench.evaluate.likeness import likeness, read_intake_embeddings
 from workbench.faces import get_backend
@@ -41,7 +41,7 @@ def test_suite_over_a_folder_counts_missing_faces_and_reads_marks(
     Image.fromarray(grace_hopper).save(outputs / "c_other.png")
     Image.fromarray(np.full((256, 256, 3), 128, np.uint8)).save(outputs / "d_blank.png")
     config = EvalConfig(metrics=["likeness", "skin", "detect", "provenance", "ranking"], n_boot=50)
-    result = run_suite(config, subject=subject_with_photos, images=outputs, workspace=workspace)
+    result = run_eval(subject_with_photos, config, workspace=workspace, images=outputs)
     t = result.table.set_index("file")
     assert len(t) == 4  # the blank image is kept, not dropped
     assert result.metrics["likeness.face_found_rate"] == 0.75
@@ -72,6 +72,6 @@ def test_a_generation_run_is_read_through_its_manifest(
     ]
     (run / "manifest.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + '\n{"index": 2, "fi')
     config = EvalConfig(metrics=["likeness"], n_boot=20)
-    result = run_suite(config, subject=subject_with_photos, images=run, workspace=workspace)
+    result = run_eval(subject_with_photos, config, workspace=workspace, images=run)
     assert sorted(result.table["id"]) == ["output/000.png", "output/001.png"]
     assert sorted(result.table["preset"]) == ["dark", "office"]

@@ -23,7 +23,7 @@ def test_whole_suite_on_the_ladder(capsys):
     code = main(["eval", "--suite", "skin-tone-ladder", "--json"])
     printed = json.loads(capsys.readouterr().out)
     assert code == 0, printed["checks"]
-    report = Path(printed["report"])
+    report = Path(printed["files"]["json"])
     data = json.loads(report.read_text())
     out = report.parent
     for name in ("report.md", "report.html", "per_image.csv", "plots/groups_mst_band.png", "plots/groups_mst.png",

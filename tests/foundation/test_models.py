@@ -49,9 +49,10 @@ def test_local_folder_is_a_model_source(model_cache):
 def test_missing_hub_weights_fail_fast_with_instructions(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     start = time.perf_counter()
-    with pytest.raises(ModelNotAvailableError, match="huggingface-cli download stabilityai"):
+    with pytest.raises(ModelNotAvailableError, match="hf download stabilityai") as error:
         load_pipeline(resolve_model("sdxl"))
     assert time.perf_counter() - start < 20  # never waits on the network
+    assert str(error.value).endswith("to let the workbench download it.")  # a whole sentence, not cut off
 
 
 def test_unknown_source_and_non_pipeline_folder_are_explained(tmp_path):

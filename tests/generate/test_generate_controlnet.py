@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from workbench.errors import MissingDependencyError, ModelNotAvailableError, WorkbenchError
-from workbench.generate import GenerateConfig, generate_batch, list_poses, parse_control, render_pose
+from workbench.generate import GenerateConfig, list_poses, parse_control, render_pose, run_generate
 from workbench.generate.controlnet import (
     canny_image,
     conditioning_image,
@@ -105,9 +105,7 @@ def test_missing_controlnet_weights_name_the_hub_id():
 @pytest.mark.parametrize("model", ["tiny", "tiny-sdxl"])
 def test_single_controlnet_follows_its_conditioning(model: str, workspace, subject, face_files):
     def draw(control: str) -> np.ndarray:
-        engine = build_engine(
-            GenerateConfig(subject=subject, model=model, controls=[control], **FAST), workspace
-        )
+        engine = build_engine(GenerateConfig(model=model, controls=[control], **FAST), workspace)
         assert type(engine.pipe).__name__.endswith("ControlNetPipeline")
         return np.asarray(
             engine.run("a photo", "", [3], steps=2, guidance_scale=5.0, scheduler=None)[0], dtype=int
@@ -121,13 +119,13 @@ def test_single_controlnet_follows_its_conditioning(model: str, workspace, subje
 @pytest.mark.parametrize("model", ["tiny", "tiny-sdxl"])
 def test_multi_controlnet_batch(model: str, workspace, subject, face_files):
     config = GenerateConfig(
-        subject=subject, model=model, presets=["rembrandt"], count=3,
+        model=model, presets=["rembrandt"], count=3,
         controls=[f"landmarks:{face_files['grace_hopper']}:1.0:0:0.8", f"canny:{face_files['astronaut']}:0.5:0.2:1"],
         **FAST,
     )  # fmt: skip
-    result = generate_batch(config, workspace, progress=False)
+    result = run_generate(subject, config, workspace=workspace)
     assert result.generated == 3
-    controls = result.records[0]["controls"]
+    controls = result.records[0].params["controls"]
     assert [c["type"] for c in controls] == ["landmarks", "canny"]
     assert [(c["scale"], c["start"], c["end"]) for c in controls] == [(1.0, 0.0, 0.8), (0.5, 0.2, 1.0)]
     assert all(c["controlnet"] == "tiny" and len(c["reference_sha256"]) == 64 for c in controls)
@@ -163,8 +161,8 @@ def test_depth_control_runs_when_an_estimator_is_present(
     workspace, subject, face_files, tiny_depth_estimator
 ):
     config = GenerateConfig(
-        subject=subject, presets=["office"], count=1, controls=[f"depth:{face_files['grace_hopper']}:0.7"],
+        presets=["office"], count=1, controls=[f"depth:{face_files['grace_hopper']}:0.7"],
         depth_model=str(tiny_depth_estimator), **FAST,
     )  # fmt: skip
-    result = generate_batch(config, workspace, progress=False)
-    assert result.records[0]["controls"][0]["type"] == "depth"
+    result = run_generate(subject, config, workspace=workspace)
+    assert result.records[0].params["controls"][0]["type"] == "depth"

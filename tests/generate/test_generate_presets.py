@@ -13,9 +13,9 @@ from workbench.generate import (
     SCHEDULERS,
     GenerateConfig,
     build_job,
-    generate_batch,
     load_presets,
     plan_images,
+    run_generate,
 )
 from workbench.generate.engine import build_engine
 
@@ -63,7 +63,7 @@ def test_settings_precedence_config_then_presets_then_model():
 
 
 def test_presets_of_one_category_vary_across_the_batch(workspace, subject):
-    config = GenerateConfig(subject=subject, presets=["rembrandt", "butterfly", "dark"], count=5)
+    config = GenerateConfig(presets=["rembrandt", "butterfly", "dark"], count=5)
     plan = plan_images(config, {"token": "ohwx", "class_word": "woman"}, "sd15")
     assert [p.seed for p in plan] == [0, 1, 2, 3, 4]
     assert [p.job.presets for p in plan] == [("rembrandt", "dark"), ("butterfly", "dark")] * 2 + [
@@ -72,7 +72,7 @@ def test_presets_of_one_category_vary_across_the_batch(workspace, subject):
 
 
 def test_subject_without_token_falls_back_to_sks_person():
-    config = GenerateConfig(subject="bob", presets=["office"], count=1)
+    config = GenerateConfig(presets=["office"], count=1)
     assert "of sks person" in plan_images(config, {"subject_id": "bob"}, "sd15")[0].job.prompt
 
 
@@ -112,24 +112,24 @@ def test_unknown_preset_lists_the_available_ones():
 @pytest.mark.parametrize("model", ["tiny", "tiny-sdxl"])
 def test_every_preset_renders(model: str, workspace, subject):
     library = load_presets()
-    base = GenerateConfig(subject=subject, model=model, **FAST)
+    base = GenerateConfig(model=model, **FAST)
     engine = build_engine(base, workspace)
     seen = set()
     for category in [*library.categories(), "look"]:
         names = library.names(category)
         config = base.replace(presets=names, count=len(names), run_name=f"all-{category}")
-        result = generate_batch(config, workspace, engine=engine, progress=False)
+        result = run_generate(subject, config, workspace=workspace, engine=engine)
         assert result.generated == len(names)
         for record in result.records:
-            seen.update(record["presets"])
-            image = np.asarray(Image.open(result.run_dir / record["file"]))
+            seen.update(record.presets)
+            image = np.asarray(Image.open(result.out_dir / record.file))
             assert image.shape == (64, 64, 3) and image.std() > 0
     assert seen == set(library.presets)
 
 
 @pytest.mark.parametrize("scheduler", SCHEDULERS)
 def test_every_scheduler_swaps_from_the_pipeline_config(scheduler: str, workspace):
-    engine = build_engine(GenerateConfig(subject="x", **FAST), workspace)
+    engine = build_engine(GenerateConfig(**FAST), workspace)
     images = engine.run("a photo", "", [0], steps=2, guidance_scale=5.0, scheduler=scheduler)
     assert images[0].size == (64, 64)
     expected = {"ddim": "DDIM", "dpmpp-2m": "DPMSolverMultistep", "dpmpp-2m-karras": "DPMSolverMultistep",

@@ -11,12 +11,13 @@ from workbench.errors import WorkbenchError
 from workbench.generate import (
     DIGITAL_SOURCE_TYPE,
     GenerateConfig,
-    generate_batch,
     read_provenance,
     regenerate,
+    run_generate,
 )
-from workbench.generate.engine import build_engine, resolve_lora
+from workbench.generate.engine import build_engine
 from workbench.generate.provenance import digital_source_type, xmp_packet
+from workbench.workspace.loras import resolve_lora
 
 FAST = {"steps": 2, "resolution": 64, "batch_size": 2}
 
@@ -27,10 +28,8 @@ def _pixels(image_or_path) -> np.ndarray:
 
 
 def test_png_carries_parameters_and_ai_mark(workspace, subject, tiny_lora):
-    config = GenerateConfig(
-        subject=subject, lora=str(tiny_lora), lora_scale=0.8, presets=["low-key"], count=1, **FAST
-    )
-    path = generate_batch(config, workspace, progress=False).images[0]
+    config = GenerateConfig(lora=str(tiny_lora), lora_scale=0.8, presets=["low-key"], count=1, **FAST)
+    path = run_generate(subject, config, workspace=workspace).images[0]
     with Image.open(path) as image:
         chunks = dict(image.text)
     assert {"workbench:generation", "parameters", "XML:com.adobe.xmp", "Software"} <= set(chunks)
@@ -46,8 +45,8 @@ def test_png_carries_parameters_and_ai_mark(workspace, subject, tiny_lora):
 
 
 def test_mark_survives_a_jpeg_that_keeps_xmp_and_not_one_that_strips_it(workspace, subject):
-    path = generate_batch(GenerateConfig(subject=subject, presets=["office"], count=1, **FAST), workspace,
-                          progress=False).images[0]  # fmt: skip
+    config = GenerateConfig(presets=["office"], count=1, **FAST)
+    path = run_generate(subject, config, workspace=workspace).images[0]
     xmp = read_provenance(path)["xmp"]
     kept, stripped = workspace.root / "kept.jpg", workspace.root / "stripped.jpg"
     Image.open(path).convert("RGB").save(kept, quality=90, xmp=xmp.encode())
@@ -75,18 +74,18 @@ def test_metadata_regenerates_the_identical_image(
 ):
     lora = request.getfixturevalue(lora_fixture)
     config = GenerateConfig(
-        subject=subject, model=model, lora=str(lora), lora_scale=0.7, presets=["butterfly", "high-key"], count=3,
+        model=model, lora=str(lora), lora_scale=0.7, presets=["butterfly", "high-key"], count=3,
         scheduler=scheduler, controls=[f"landmarks:{face_files['astronaut']}:0.9:0:0.9"], **FAST,
     )  # fmt: skip
-    result = generate_batch(config, workspace, progress=False)
+    result = run_generate(subject, config, workspace=workspace)
     for record in result.records[1:]:  # the second image of a batch of two, and a batch of one
-        path = result.run_dir / record["file"]
+        path = result.out_dir / record.file
         assert np.array_equal(_pixels(regenerate(path, workspace)), _pixels(path))
 
 
 def test_lora_changes_the_output_and_scale_zero_is_the_base_model(workspace, subject, tiny_lora):
     def draw(**kw) -> np.ndarray:
-        engine = build_engine(GenerateConfig(subject=subject, **FAST, **kw), workspace)
+        engine = build_engine(GenerateConfig(**FAST, **kw), workspace)
         return np.asarray(
             engine.run("a photo", "", [1], steps=2, guidance_scale=5.0, scheduler=None)[0], dtype=int
         )
@@ -98,9 +97,9 @@ def test_lora_changes_the_output_and_scale_zero_is_the_base_model(workspace, sub
 
 def test_speed_path_runs_on_cpu_and_matches_the_plain_path(workspace, subject, tiny_lora):
     """The GPU switches (fused LoRA + QKV, channels_last, VAE slicing/tiling) change float rounding only."""
-    plain = build_engine(GenerateConfig(subject=subject, lora=str(tiny_lora), **FAST), workspace)
+    plain = build_engine(GenerateConfig(lora=str(tiny_lora), **FAST), workspace)
     fast = build_engine(
-        GenerateConfig(subject=subject, lora=str(tiny_lora), fuse_qkv=True, channels_last=True, vae_slicing=True,
+        GenerateConfig(lora=str(tiny_lora), fuse_qkv=True, channels_last=True, vae_slicing=True,
                        vae_tiling=True, **FAST),
         workspace,
     )  # fmt: skip

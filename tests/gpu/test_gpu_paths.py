@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from workbench.demo import sample_photo_set
-from workbench.generate import GenerateConfig, generate_batch
+from workbench.generate import GenerateConfig, run_generate
 from workbench.intake import IntakeConfig, run_intake
-from workbench.train import TrainConfig, train_lora
+from workbench.train import TrainConfig, run_train
 
 pytestmark = pytest.mark.gpu
 
@@ -23,16 +23,20 @@ def cuda():
 
 @pytest.mark.parametrize("model", ["tiny", "tiny-sdxl"])
 def test_bf16_training_and_fast_generation_on_cuda(cuda, model, workspace, tmp_path):
-    run_intake(sample_photo_set(tmp_path / "photos"), "gpu", IntakeConfig(resolution=64), workspace)
+    run_intake(
+        "gpu", IntakeConfig(resolution=64), workspace=workspace, photos=sample_photo_set(tmp_path / "photos")
+    )
     config = TrainConfig(
         model=model, max_train_steps=10, mixed_precision="bf16", gradient_checkpointing=True,
         validation_steps=0, validation_inference_steps=2, rank=4,
     )  # fmt: skip
-    trained = train_lora(workspace, "gpu", config)
+    trained = run_train("gpu", config, workspace=workspace)
     assert trained.final_loss == trained.final_loss  # finite, not NaN
-    batch = generate_batch(
-        GenerateConfig(subject="gpu", model=model, lora=trained.lora_file, count=4, steps=2, batch_size=4),
-        workspace,
+    batch = run_generate(
+        "gpu",
+        GenerateConfig(model=model, lora=str(trained.lora_file), count=4, steps=2, batch_size=4),
+        workspace=workspace,
     )
     assert len(batch.images) == 4
-    assert batch.records[0]["device"].startswith("cuda") and batch.records[0]["dtype"] == "bfloat16"
+    params = batch.records[0].params
+    assert params["device"].startswith("cuda") and params["dtype"] == "bfloat16"

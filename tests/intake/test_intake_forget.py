@@ -11,7 +11,8 @@ import pytest
 from mlflow.entities import ViewType
 
 from workbench.cli import main
-from workbench.intake import IntakeConfig, expire_subjects, forget_subject, run_intake
+from workbench.intake import IntakeConfig, run_intake
+from workbench.workspace.lifecycle import expire_subjects, forget_subject
 
 GONE = "erase-me-q7x"  # unusual enough that finding these bytes anywhere means something was left behind
 KEPT = "keep-me"
@@ -22,8 +23,10 @@ def two_subjects(tmp_path, astronaut, grace_hopper, workspace, save_jpeg):
     save_jpeg(astronaut, tmp_path / "a.jpg")
     save_jpeg(grace_hopper, tmp_path / "g.jpg")
     # The subject to erase opts in to raw photos and crops in MLflow, the worst case for erasure.
-    gone = run_intake([tmp_path / "a.jpg"], GONE, IntakeConfig(log_originals=True), workspace)
-    kept = run_intake([tmp_path / "g.jpg"], KEPT, IntakeConfig(retention_days=None), workspace)
+    gone = run_intake(
+        GONE, IntakeConfig(log_originals=True), workspace=workspace, photos=[tmp_path / "a.jpg"]
+    )
+    kept = run_intake(KEPT, IntakeConfig(retention_days=0), workspace=workspace, photos=[tmp_path / "g.jpg"])
     # What training adds: a registered model named after and tagged with the subject, versioned from its run.
     client = mlflow.MlflowClient()
     client.create_registered_model(f"lora-{GONE}", tags={"workbench.subject_id": GONE})
@@ -90,6 +93,7 @@ def test_retention_expires_subjects(two_subjects, workspace, capsys):
 
 def test_intake_enforces_retention(two_subjects, workspace, tmp_path):
     later = datetime.now(timezone.utc) + timedelta(days=45)
-    result = run_intake([tmp_path / "g.jpg"], KEPT, IntakeConfig(retention_days=None), workspace, now=later)
+    result = run_intake(KEPT, IntakeConfig(retention_days=0), workspace=workspace, photos=[tmp_path / "g.jpg"],
+                        now=later)  # fmt: skip
     assert [r["subject_id"] for r in result.expired] == [GONE]
     assert not workspace.subject_dir(GONE).exists()

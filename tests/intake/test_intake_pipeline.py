@@ -16,7 +16,7 @@ from skimage import data
 from workbench.cli import main
 from workbench.intake import IntakeConfig, load_embeddings, run_intake
 
-CONFIG = IntakeConfig(retention_days=None)
+CONFIG = IntakeConfig(retention_days=0)
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +31,15 @@ def photos(tmp_path_factory, astronaut, grace_hopper, save_jpeg) -> Path:
 
 
 def test_intake_end_to_end(photos, workspace):
-    result = run_intake([photos], "ada", CONFIG, workspace)
-    verdicts = {Path(p["path"]).name: p for p in result.photos}
-    assert [n for n, p in verdicts.items() if p["accepted"]] == ["a-astronaut.jpg", "b-grace.jpg"]
-    assert "near-duplicate of a-astronaut.jpg" in verdicts["c-astronaut-again.jpg"]["reasons"][0]
-    assert "No face" in verdicts["d-coffee.jpg"]["reasons"][0]
+    # Two people on purpose, to see two faces through the pipeline: the one-person check only warns here
+    # (tests/intake/test_intake_one_person.py covers its rejections).
+    config = CONFIG.replace(warn_only=["tilt", "same_person"])
+    result = run_intake("ada", config, workspace=workspace, photos=[photos])
+    verdicts = {p.name: p for p in result.photos}
+    assert [n for n, p in verdicts.items() if p.accepted] == ["a-astronaut.jpg", "b-grace.jpg"]
+    assert "looks like a different person than the other 1 photos" in verdicts["b-grace.jpg"].warnings[0]
+    assert "near-duplicate of a-astronaut.jpg" in verdicts["c-astronaut-again.jpg"].reasons[0]
+    assert "No face" in verdicts["d-coffee.jpg"].reasons[0]
     findings = {f.name: f for f in result.set_findings}
     assert not findings["photo_count"].ok
     assert not findings["capture_dates"].ok and "5.7 years" in findings["capture_dates"].message

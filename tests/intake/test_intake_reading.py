@@ -17,7 +17,7 @@ from skimage import data
 from workbench.intake import IntakeConfig, PhotoRejected, decode_photo, run_intake
 
 # Small photos keep the test fast; a 256 px crop and tolerated duplicates let every good variant through.
-CONFIG = IntakeConfig(resolution=256, warn_only=["duplicate", "tilt"], retention_days=None)
+CONFIG = IntakeConfig(resolution=256, warn_only=["duplicate", "tilt"], retention_days=0)
 
 
 def _png_header_only(width: int, height: int) -> bytes:
@@ -108,22 +108,22 @@ def _heic(image: Image.Image) -> bytes | None:
 
 def test_hostile_uploads(upload, workspace):
     folder, expected = upload
-    result = run_intake([folder], "hostile", CONFIG, workspace)  # must not raise
-    by_name = {Path(p["path"]).name: p for p in result.photos}
+    result = run_intake("hostile", CONFIG, workspace=workspace, photos=[folder])  # must not raise
+    by_name = {p.name: p for p in result.photos}
     assert set(by_name) == set(expected)
     for name, should_accept in expected.items():
         photo = by_name[name]
-        assert photo["accepted"] is should_accept, (name, photo["reasons"])
+        assert photo.accepted is should_accept, (name, photo.reasons)
         if not should_accept:
-            assert photo["reasons"] and all(r.endswith(".") for r in photo["reasons"]), name
-    reasons = {name: " ".join(p["reasons"]) for name, p in by_name.items()}
+            assert photo.reasons and all(r.endswith(".") for r in photo.reasons), name
+    reasons = {name: " ".join(p.reasons) for name, p in by_name.items()}
     assert "truncated or corrupt" in reasons["truncated.jpg"]
     assert "empty (0 bytes)" in reasons["empty.jpg"]
     assert "not an image" in reasons["notes.jpg"]
     assert "too large" in reasons["bomb.png"] and "decompression bomb" in reasons["just-over-limit.png"]
     assert "animated" in reasons["animated.gif"]
     assert "face" in reasons["lfw-tiny.png"].lower()
-    assert by_name["rotated-exif.jpg"]["exif_orientation"] == 6
+    assert by_name["rotated-exif.jpg"].details["exif_orientation"] == 6
     # Nothing a user gave is lost or altered: every file is kept byte-identical (an empty one holds nothing).
     originals = workspace.originals_dir("hostile")
     for name in set(expected) - {"empty.jpg"}:

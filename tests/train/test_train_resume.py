@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from workbench.errors import TrainingDivergedError, WorkbenchError
-from workbench.train import train_lora, trainer
+from workbench.train import run_train, trainer
 from workbench.train.checkpoint import list_checkpoints
 
 # Dropout makes the global RNG matter; validating at step 4 proves sampling does not disturb training.
@@ -45,18 +45,18 @@ def _kill_at(monkeypatch, step: int) -> None:
 
 def test_resume_is_bit_identical(workspace, subject, make_config, monkeypatch):
     config = make_config("tiny", *RESUMABLE)
-    full = train_lora(workspace, subject, config, run_name="full")
+    full = run_train(subject, config, workspace=workspace, run_name="full")
 
     with monkeypatch.context() as patch:
         _kill_at(patch, 5)  # dies in step 6: the last checkpoint is step 4
         with pytest.raises(KeyboardInterrupt):
-            train_lora(workspace, subject, config, run_name="killed")
+            run_train(subject, config, workspace=workspace, run_name="killed")
     killed_dir = workspace.lora_dir(subject, "killed")
     assert [p.name for p in list_checkpoints(killed_dir / "checkpoints")] == ["checkpoint-2", "checkpoint-4"]
     (killed_dir / "checkpoints" / ".staging-checkpoint-6").mkdir()  # a write cut short is never resumed from
     assert _statuses(subject)["killed"] == "KILLED"
 
-    resumed = train_lora(workspace, subject, resume=True)
+    resumed = run_train(subject, workspace=workspace, resume=True)
     assert resumed.run_name == "killed" and resumed.steps == 8
     a, b = load_file(full.lora_file), load_file(resumed.lora_file)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -65,7 +65,7 @@ def test_resume_is_bit_identical(workspace, subject, make_config, monkeypatch):
     assert mlflow.MlflowClient().get_run(resumed.run_id).data.tags["workbench.resumed_from_step"] == "4"
 
     with pytest.raises(WorkbenchError, match="Nothing to resume"):  # every run of the subject is finished
-        train_lora(workspace, subject, resume=True)
+        run_train(subject, workspace=workspace, resume=True)
 
 
 def test_nan_loss_stops_with_a_reason_and_a_failed_run(workspace, subject, make_config, monkeypatch):
@@ -77,6 +77,6 @@ def test_nan_loss_stops_with_a_reason_and_a_failed_run(workspace, subject, make_
 
     monkeypatch.setattr(trainer, "compute_loss", poisoned)
     with pytest.raises(TrainingDivergedError, match="step 3: training diverged. Lower learning_rate"):
-        train_lora(workspace, subject, make_config("tiny", "max_train_steps=6"), run_name="nan")
+        run_train(subject, make_config("tiny", "max_train_steps=6"), workspace=workspace, run_name="nan")
     assert _statuses(subject) == {"nan": "FAILED"}
     assert not (workspace.lora_dir(subject, "nan") / "summary.json").exists()

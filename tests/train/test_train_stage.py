@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from workbench.models import resolve_model
-from workbench.train import train_lora
+from workbench.train import run_train
 from workbench.train.export import load_embeddings_into
 
 
@@ -27,7 +27,7 @@ def test_tiny_sd15_run_is_tracked_exported_and_loadable(workspace, subject, make
     config = make_config(
         "tiny", "max_train_steps=12", "learning_rate=1e-2", "validation_steps=6", "face_loss_weight=2"
     )
-    result = train_lora(workspace, subject, config)
+    result = run_train(subject, config, workspace=workspace)
 
     run = mlflow.MlflowClient().get_run(result.run_id)
     assert run.info.status == "FINISHED"
@@ -46,7 +46,7 @@ def test_tiny_sd15_run_is_tracked_exported_and_loadable(workspace, subject, make
     pipe = StableDiffusionPipeline.from_pretrained(folder)
     pipe.set_progress_bar_config(disable=True)
     before = _images(pipe, "a photo of ohwx woman")
-    pipe.load_lora_weights(result.lora_dir)
+    pipe.load_lora_weights(result.out_dir)
     after = _images(pipe, "a photo of ohwx woman")
     assert np.abs(after - before).max() > 1e-3
 
@@ -65,7 +65,7 @@ def test_tiny_sdxl_pivotal_text_encoder_and_prior(workspace, subject, make_confi
         "train_text_encoder=true", "with_prior_preservation=true", "num_class_images=2", "class_inference_steps=2",
         "noise_offset=0.05", "gradient_checkpointing=true", "register_model=false", "lora_alpha=8",
     )  # fmt: skip
-    result = train_lora(workspace, subject, config)
+    result = run_train(subject, config, workspace=workspace)
     assert result.embeddings_file and result.model_version is None
     cached = [json.loads(p.read_text()) for p in (workspace.cache_dir / "class-images").glob("*/done.json")]
     assert any("tiny-sdxl" in c["model"] and c["count"] == 2 for c in cached)  # generated once, cached by key
@@ -76,7 +76,7 @@ def test_tiny_sdxl_pivotal_text_encoder_and_prior(workspace, subject, make_confi
     tokens = load_embeddings_into(pipe, result.embeddings_file)
     assert tokens == ["<s0>", "<s1>"]
     before = _images(pipe, "a photo of <s0><s1> woman")
-    pipe.load_lora_weights(result.lora_dir)
+    pipe.load_lora_weights(result.out_dir)
     after = _images(pipe, "a photo of <s0><s1> woman")
     assert np.abs(after - before).max() > 1e-3
     weights = load_file(result.lora_file)
@@ -91,11 +91,13 @@ def test_tiny_sdxl_pivotal_text_encoder_and_prior(workspace, subject, make_confi
 @pytest.mark.parametrize("model", ["tiny", "tiny-sdxl"])
 def test_uncached_latents_match_the_cached_path(workspace, subject, make_config, model):
     """cache_latents only moves the VAE call: the trained LoRA is the same (CPU, fp32)."""
-    cached = train_lora(workspace, subject, make_config(model, "max_train_steps=3", "register_model=false"))
-    fresh = train_lora(
-        workspace,
+    cached = run_train(
+        subject, make_config(model, "max_train_steps=3", "register_model=false"), workspace=workspace
+    )
+    fresh = run_train(
         subject,
         make_config(model, "max_train_steps=3", "register_model=false", "cache_latents=false"),
+        workspace=workspace,
     )
     a, b = load_file(cached.lora_file), load_file(fresh.lora_file)
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
