@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,21 +63,31 @@ def collect_inputs(photos: list[str | Path]) -> list[Path]:
         path = Path(item).expanduser()
         if path.is_dir():
             for child in sorted(path.rglob("*")):
-                if child.is_file() and not child.name.startswith(".") and child.name.lower() not in _JUNK:
+                # Links and special files are kept here so that read_bytes refuses them with a reason.
+                wanted = child.is_file() or child.is_symlink() or not child.is_dir()
+                if wanted and not child.name.startswith(".") and child.name.lower() not in _JUNK:
                     found.append(child)
         else:
             found.append(path)  # a missing file is reported as such, not raised
     unique: dict[Path, Path] = {}
     for path in found:
-        unique.setdefault(path.resolve() if path.exists() else path, path)
+        unique.setdefault(path if path.is_symlink() or not path.exists() else path.resolve(), path)
     return list(unique.values())
 
 
 def read_bytes(path: Path) -> bytes:
+    if path.is_symlink():
+        # A link could make intake copy any file the user can read (e.g. /etc/passwd) into the subject.
+        raise PhotoRejected(
+            "symlink", f"{path.name} is a symbolic link, not a photo: upload the photo file itself."
+        )
     if not path.exists():
         raise PhotoRejected("missing", f"The file {path} does not exist: check the path.")
-    if not path.is_file():
-        raise PhotoRejected("missing", f"{path} is not a file.")
+    if not stat.S_ISREG(os.lstat(path).st_mode):
+        raise PhotoRejected(
+            "special",
+            f"{path.name} is not a regular file (a device, pipe or folder): upload photo files only.",
+        )
     data = path.read_bytes()
     if not data:
         raise PhotoRejected(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import shutil
 from pathlib import Path
@@ -20,22 +21,34 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from workbench.errors import WorkbenchError
+
 PREFIX = "checkpoint-"
 
 
 def rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every RNG's state as plain JSON: a checkpoint from someone else must never be able to run code
+    (a pickle can), so nothing in a checkpoint is read with ``weights_only=False``."""
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": [version, list(internal), gauss],
+        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+        "torch": torch.get_rng_state().tolist(),
+    }
     if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        state["cuda"] = [s.tolist() for s in torch.cuda.get_rng_state_all()]
     return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
 
 
 def staging_dir(folder: Path, step: int) -> Path:
@@ -44,7 +57,7 @@ def staging_dir(folder: Path, step: int) -> Path:
 
 def write_rng(folder: Path, step: int, rank: int) -> None:
     """Every process writes its own RNG state into the staging folder (the main process created it)."""
-    torch.save(rng_state(), staging_dir(folder, step) / f"rng-{rank}.pt")
+    (staging_dir(folder, step) / f"rng-{rank}.json").write_text(json.dumps(rng_state()))
 
 
 def save_checkpoint(
@@ -95,15 +108,26 @@ def latest_checkpoint(folder: Path) -> Path | None:
 def load_checkpoint(path: Path, rank: int) -> dict[str, Any]:
     """Everything in a checkpoint, read to CPU; ``rng`` is this process's state (None if it had none)."""
     path = Path(path)
-    rng_file = path / f"rng-{rank}.pt"
-    return {
-        "state": json.loads((path / "state.json").read_text()),
-        "trainable": load_file(path / "trainable.safetensors"),
-        # weights_only=False: these files hold numpy/python RNG states, and we wrote them ourselves.
-        "optimizer": torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False),
-        "scheduler": torch.load(path / "scheduler.pt", map_location="cpu", weights_only=False),
-        "rng": torch.load(rng_file, weights_only=False) if rng_file.is_file() else None,
-    }
+    rng_file = path / f"rng-{rank}.json"
+    if not rng_file.is_file() and (path / f"rng-{rank}.pt").is_file():
+        raise WorkbenchError(
+            f"Checkpoint {path} was written by an older workbench (pickled RNG state, which is not loaded for "
+            "safety): start a new run, or resume with the workbench version that wrote it."
+        )
+    try:
+        return {
+            "state": json.loads((path / "state.json").read_text()),
+            "trainable": load_file(path / "trainable.safetensors"),
+            # weights_only=True: tensors, numbers and lists only; a crafted file cannot run code.
+            "optimizer": torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True),
+            "scheduler": torch.load(path / "scheduler.pt", map_location="cpu", weights_only=True),
+            "rng": json.loads(rng_file.read_text()) if rng_file.is_file() else None,
+        }
+    except (pickle.UnpicklingError, RuntimeError, ValueError, OSError) as exc:
+        raise WorkbenchError(
+            f"Checkpoint {path} cannot be read safely ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}): "
+            "it is damaged or holds more than weights; start a new run without --resume."
+        ) from exc
 
 
 def _fsync_dir(folder: Path) -> None:
