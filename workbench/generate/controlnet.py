@@ -177,7 +177,7 @@ def _local_model_folder(spec: str) -> Path:
     except Exception as exc:  # not in the cache (or no network)
         raise ModelNotAvailableError(
             f"The depth control needs depth-estimator weights '{spec}', which are not on this machine. "
-            f"Download them on a machine with internet (`huggingface-cli download {spec}`) or pass "
+            f"Download them on a machine with internet (`hf download {spec}`) or pass "
             "depth_model=/path/to/folder; or use landmarks/canny controls instead. "
             f"({type(exc).__name__})"
         ) from exc
@@ -279,7 +279,7 @@ def load_controlnet(source: str, *, unet: Any, vae_scale_factor: int, dtype: tor
     except (OSError, ValueError) as exc:
         raise ModelNotAvailableError(
             f"The ControlNet weights '{source}' are not on this machine: download them on a machine with "
-            f"internet (`huggingface-cli download {location}`), pass a local folder with "
-            "--controlnet-model TYPE=/path, or set WORKBENCH_ALLOW_DOWNLOAD=1. "
+            f"internet (`hf download {location}`), pass a local folder with "
+            "controlnet_models=TYPE=/path, or set WORKBENCH_ALLOW_DOWNLOAD=1. "
             f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
         ) from exc
