@@ -10,6 +10,8 @@ import dataclasses
 import difflib
 import functools
 import math
+import os
+import sys
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -208,6 +210,20 @@ def check_template(name: str, template: str | None, **fields: str) -> None:
 
 
 SEED_RANGE = (0, 2**32 - 1)  # what numpy, torch and every UI accept alike
+
+
+def machine_memory_gb() -> tuple[float, str]:
+    """(GB, 'the GPU' or 'this machine's RAM') where a stage would run; (0, '') when it cannot be told.
+
+    CUDA is asked only when torch is already imported (the stages import it), so configs stay cheap to build.
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        return torch.cuda.get_device_properties(0).total_memory / 2**30, "the GPU"
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, "this machine's RAM"
+    except (ValueError, OSError, AttributeError):
+        return 0.0, ""
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, str | None]:

@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
-from workbench.config import StageConfig, field
+from workbench.config import SEED_RANGE, StageConfig, check_ranges, field
+from workbench.errors import WorkbenchError
 from workbench.stage import StageEvents
 from workbench.tracking import stage_run, tracking_uri
-from workbench.workspace import Workspace
+from workbench.workspace import Workspace, validate_subject_id
 
 NOISE_NOTICE = (
     "The 'tiny' preset has random weights: the generated images are noise and likeness is expected to fail. "
@@ -43,6 +44,18 @@ class DemoConfig(StageConfig):
     images_per_preset: int = field(2, help="Images generated per preset.")
     generate_steps: int = field(4, help="Denoising steps per image (tiny needs few; real models ~30).")
     seed: int = field(0, help="Seed of training and generation.")
+
+    def __post_init__(self) -> None:
+        validate_subject_id(self.subject_id)
+        check_ranges(
+            self,
+            train_steps=(1, 100_000),
+            images_per_preset=(1, 100),
+            generate_steps=(1, 1000),
+            seed=SEED_RANGE,
+        )
+        if not self.presets:
+            raise WorkbenchError("The demo needs at least one preset or look to generate.")
 
 
 @dataclass

@@ -161,7 +161,7 @@ def test_an_unknown_key_is_one_line_and_exit_2(stage, capsys):
     "argv, message",
     [
         (["train", "--subject", "bad id!"], "Subject id 'bad id!' is not valid"),
-        (["train", "--subject", "alice", "rank=zero"], "rank='zero' must be a int"),
+        (["train", "--subject", "alice", "rank=zero"], "rank='zero' must be a whole number"),
         (["train", "--subject", "alice", "rank=null"], "rank cannot be null"),
         (["train", "--subject", "alice", "optimizer=sgd"], "is not one of adamw"),
         (["train", "--subject", "alice", "rank"], "'rank' is not KEY=VALUE"),

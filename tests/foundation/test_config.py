@@ -37,7 +37,7 @@ def test_command_line_strings_are_coerced_to_field_types():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"steps": "many"}, "must be a int"),
+        ({"steps": "many"}, "must be a whole number"),
         ({"mode": "c"}, "not one of a, b"),
         ({"nope": 1}, "Unknown toy option"),
     ],

@@ -83,4 +83,4 @@ def test_a_login_makes_ownership_follow_it(
     monkeypatch.setattr(app_module, "build_app", fake_build_app)
     launch(workspace, auth=auth, all_subjects=operator)
     assert built["logins"] is logins and built["operator_sees_all"] is operator
-    assert built["auth"] == ([("ana", "pw")] if auth else None)
+    assert (built["auth"].credentials if auth else built["auth"]) == ([("ana", "pw")] if auth else None)

@@ -102,6 +102,11 @@ def forget(
         print(
             f"Erased subject '{report['subject_id']}': {report['files_removed']} files "
             f"({report['bytes_removed'] / 1e6:.1f} MB), {len(report['runs_deleted'])} MLflow runs with "
-            f"{report['artifact_files_removed']} artifact files, {len(report['models_deleted'])} models."
+            f"{report['artifact_files_removed']} artifact files, {len(report['models_deleted'])} models, "
+            f"{report.get('app_copies_removed', 0)} copies in the app's cache."
         )
+        if report.get("purge_command"):  # team mode without access to the server's database
+            print(
+                f"The runs are deleted but their rows stay until an operator runs: {report['purge_command']}"
+            )
     return 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from workbench.config import StageConfig, field
+from workbench.config import SEED_RANGE, StageConfig, check_ranges, field
 from workbench.errors import WorkbenchError
 
 Metric = Literal["likeness", "skin", "detect", "provenance", "ranking", "human"]
@@ -80,3 +80,9 @@ class EvalConfig(StageConfig):
         for name, bounds in self.thresholds.items():
             if not isinstance(bounds, dict) or not set(bounds) <= {"min", "max"}:
                 raise WorkbenchError(f"Threshold {name!r} must be a mapping with 'min' and/or 'max'.")
+        check_ranges(
+            self, analysis_size=(128, 8192), lightening_threshold=(0.0, 100.0), spectrum_size=(16, 2048),
+            min_sharpness=(0.0, None), max_clipped=(0.0, 1.0), n_boot=(1, 100_000), seed=SEED_RANGE,
+        )  # fmt: skip
+        if not all(0.0 <= v <= 100.0 for v in self.exposure_range):
+            raise WorkbenchError(f"exposure_range={self.exposure_range} must lie within 0-100 (CIELAB L*).")

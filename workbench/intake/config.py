@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from workbench.config import StageConfig, field
+from workbench.config import StageConfig, check_ranges, check_template, field
 from workbench.errors import WorkbenchError
 
 DEFAULT_RETENTION_DAYS = 30
 CHECK_NAMES = (
     "no_face", "multiple_faces", "face_too_small", "blur", "underexposed", "overexposed",
     "clipped_highlights", "occluded_eyes", "mouth_open", "eyes_closed", "colour_cast", "skin_hue",
-    "monochrome", "duplicate", "tilt",
+    "monochrome", "duplicate", "tilt", "same_person",
 )  # fmt: skip
 
 
@@ -116,6 +116,26 @@ class IntakeConfig(StageConfig):
             )
         if self.crop_scale < 0.8:
             raise WorkbenchError("crop_scale below 0.8 would cut into the face; use 1.0 or more.")
+        check_template(
+            "caption_template", self.caption_template, token=self.token, class_word=self.class_word
+        )
+        check_ranges(
+            self, crop_scale=(0.8, 4.0), detect_max_side=(64, 10_000), max_megapixels=(0.01, 1000.0),
+            retention_days=(0, 36_500), other_face_min_score=(0.0, 1.0), other_face_ratio=(0.0, 10.0),
+            max_upscale=(0.01, 100.0), min_sharpness=(0.0, None), min_brightness=(0.0, 1.0),
+            max_brightness=(0.0, 1.0), max_clipped=(0.0, 1.0), min_eye_contrast=(0.0, None),
+            max_mouth_open=(0.0, None), min_eye_open=(0.0, None), max_colour_cast=(0.0, None),
+            min_skin_hue=(-180.0, 360.0), max_skin_hue=(-180.0, 360.0), min_colourfulness=(0.0, None),
+            max_duplicate_distance=(0, 64), max_tilt=(0.0, 180.0), min_photos=(1, 10_000),
+            max_photos=(1, 10_000), front_yaw=(0.0, 90.0), profile_yaw=(0.0, 90.0),
+            max_capture_spread_days=(0, None),
+        )  # fmt: skip
+        for low, high in (("min_brightness", "max_brightness"), ("min_skin_hue", "max_skin_hue"),
+                          ("min_photos", "max_photos"), ("front_yaw", "profile_yaw")):  # fmt: skip
+            if getattr(self, low) > getattr(self, high):
+                raise WorkbenchError(
+                    f"Option {low}={getattr(self, low)!r} must not be above {high}={getattr(self, high)!r}."
+                )
 
     def caption(self) -> str:
         return self.caption_template.format(token=self.token, class_word=self.class_word).strip()

@@ -23,6 +23,8 @@ from workbench.intake.align import warp
 from workbench.intake.checks import assess_image, duplicate_check, perceptual_hash
 from workbench.intake.config import DEFAULT_RETENTION_DAYS, IntakeConfig
 from workbench.intake.dataset import EMBEDDINGS, DatasetWriter, save_embeddings
+from workbench.intake.identity import CHECK as IDENTITY_CHECK
+from workbench.intake.identity import one_person
 from workbench.intake.reading import (
     PhotoRejected,
     collect_inputs,
@@ -35,6 +37,7 @@ from workbench.intake.set_checks import Finding, assess_set
 from workbench.stage import Progress, StageEvents, StageResult, tracked_stage
 from workbench.workspace import Workspace, validate_subject_id
 from workbench.workspace.lifecycle import expire_subjects, expiry
+from workbench.workspace.locks import subject_lock
 
 REPORT = "report.json"
 
@@ -122,6 +125,24 @@ def run_intake(
 ) -> IntakeResult:
     """Check ``photos`` (files or folders), build the subject's aligned training set and log an intake run.
 
+    The subject's dataset is rebuilt from the photos of this call; originals of earlier calls are kept. One
+    intake of a subject runs at a time: a second one is refused with who holds the subject's lock.
+    """
+    with subject_lock(workspace, validate_subject_id(subject), "intake"):
+        return _run_intake(subject, config, workspace=workspace, events=events, photos=photos, now=now)
+
+
+def _run_intake(
+    subject: str,
+    config: IntakeConfig | None = None,
+    *,
+    workspace: Workspace,
+    events: StageEvents | None = None,
+    photos: Sequence[str | Path],
+    now: datetime | None = None,
+) -> IntakeResult:
+    """Check ``photos`` (files or folders), build the subject's aligned training set and log an intake run.
+
     The subject's dataset is rebuilt from the photos of this call; originals of earlier calls are kept.
     """
     config = config or IntakeConfig()
@@ -151,7 +172,7 @@ def run_intake(
             dataset_dir=dataset_dir, report_path=intake_dir / REPORT, expired=expired,
             seconds=time.perf_counter() - started,
         )  # fmt: skip
-        full = {**result.to_dict(), "config": config.to_dict(), "backend": backend.name}
+        full = {**_stored(result, workspace), "config": config.to_dict(), "backend": backend.name}
         result.report_path.write_text(json.dumps(full, indent=2, default=str))
         workspace.write_subject(
             subject,
@@ -163,6 +184,15 @@ def run_intake(
         )  # fmt: skip
         _log_run(result, config, workspace, subject)
     return result
+
+
+def _stored(result: IntakeResult, ws: Workspace) -> dict:
+    """The result as records store it: paths inside the workspace relative to its root (it may be moved)."""
+    data = result.to_dict()
+    data.update(dataset_dir=ws.relative(result.dataset_dir), report_path=ws.relative(result.report_path))
+    for photo in data["photos"]:
+        photo["path"] = ws.relative(photo["path"])
+    return data
 
 
 def _file_subject(ws: Workspace, subject: str, config: IntakeConfig) -> None:
@@ -182,26 +212,51 @@ def _file_subject(ws: Workspace, subject: str, config: IntakeConfig) -> None:
 
 
 def _check_all(paths: list[Path], ws: Workspace, subject: str, config: IntakeConfig, backend, events):
-    """Every file through the checks; the accepted ones into the dataset (committed only when all went well)."""
+    """Every file through the checks, then one person per subject; the accepted ones into the dataset
+    (committed only when all went well)."""
+    results: list[tuple[dict, np.ndarray | None, dict | None, np.ndarray | None]] = []
+    hashes: dict[str, object] = {}
+    for done, path in enumerate(paths, 1):
+        events.raise_if_stopped()
+        results.append(_process(path, ws, subject, config, backend, hashes))
+        events.progress(Progress("intake", done, len(paths), unit="photo", message=path.name))
+    _check_one_person(results, config, backend)  # before anything is written: it may stop the intake
     writer = DatasetWriter(ws.dataset_dir(subject))
     reports: list[PhotoReport] = []
-    hashes: dict[str, object] = {}
     embeddings: list[np.ndarray] = []
     try:
-        for done, path in enumerate(paths, 1):
-            events.raise_if_stopped()
-            report, crop, row, embedding = _process(path, ws, subject, config, backend, hashes)
-            if crop is not None:
+        for report, crop, row, embedding in results:
+            if crop is not None and report["accepted"]:
                 report["crop"] = writer.add(crop, row)
                 embeddings.append(embedding)
             reports.append(PhotoReport.from_dict(report))
-            events.progress(Progress("intake", done, len(paths), unit="photo", message=path.name))
         findings = assess_set([r.to_dict() for r in reports if r.accepted], config)
         dataset_dir = writer.commit()
     except BaseException:
         writer.abort()
         raise
     return reports, embeddings, findings, dataset_dir
+
+
+def _check_one_person(results: list, config: IntakeConfig, backend) -> None:
+    """Compare every accepted face with the others; reject (or, with warn_only, flag) the odd ones out."""
+    accepted = [r for r in results if r[0]["accepted"] and r[3] is not None]
+    if len(accepted) < 2:
+        return
+    names = [Path(r[0]["original"]).name for r in accepted]
+    blocking = IDENTITY_CHECK not in config.warn_only
+    verdict = one_person([r[3] for r in accepted], names, backend, strict=blocking)
+    for index, (report, *_rest) in enumerate(accepted):
+        check = verdict.check(index, blocking=blocking)
+        report["checks"].append(check.to_dict())
+        report["same_person"] = verdict.details[index]
+        if check.passed:
+            continue
+        if blocking:
+            report["accepted"] = False
+            report["reasons"].append(check.advice)
+        else:
+            report["warnings"].append(check.advice)
 
 
 def _process(path: Path, ws: Workspace, subject_id: str, config: IntakeConfig, backend, hashes: dict):
@@ -304,7 +359,7 @@ def _log_run(result: IntakeResult, config: IntakeConfig, ws: Workspace, subject_
     metrics.update({f"set.{f.name}_ok": float(f.ok) for f in result.set_findings})
     mlflow.log_metrics(metrics)
     # The report holds verdicts and scores, no pixels, landmarks or embeddings.
-    log_json(result.to_dict(), "intake/report.json")
+    log_json(_stored(result, ws), "intake/report.json")
     if config.log_originals:  # opt-in: raw photos and crops are biometric data
         mlflow.log_artifacts(str(ws.originals_dir(subject_id)), "originals")
         mlflow.log_artifacts(str(result.dataset_dir), "dataset")

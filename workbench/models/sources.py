@@ -76,17 +76,73 @@ def _local_source(spec: str, path: Path) -> ModelSource:
             "with `save_pretrained`, or convert a single .safetensors checkpoint with diffusers' "
             "`from_single_file` first."
         )
-    class_name = json.loads(index.read_text()).get("_class_name", "")
+    components = _json_object(index)
+    class_name = str(components.get("_class_name", ""))
     family: Family = "sdxl" if "XL" in class_name else "sd15"
+    _check_components(path, components)
     unet_config = path / "unet" / "config.json"
-    sample = json.loads(unet_config.read_text()).get("sample_size", 64) if unet_config.is_file() else 64
     vae_config = path / "vae" / "config.json"
-    factor = (
-        2 ** (len(json.loads(vae_config.read_text())["block_out_channels"]) - 1)
-        if vae_config.is_file()
-        else 8
-    )
-    return ModelSource(spec, "local", family, str(path.resolve()), int(sample) * factor)
+    try:
+        sample = _json_object(unet_config).get("sample_size", 64) if unet_config.is_file() else 64
+        factor = 2 ** (len(_json_object(vae_config)["block_out_channels"]) - 1) if vae_config.is_file() else 8
+        resolution = int(sample if isinstance(sample, int) else sample[0]) * factor
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise WorkbenchError(
+            f"Folder {path} is not a complete diffusers pipeline: unet/config.json or vae/config.json lacks "
+            "sample_size / block_out_channels. Save the pipeline again with `save_pretrained`."
+        ) from None
+    return ModelSource(spec, "local", family, str(path.resolve()), resolution)
+
+
+def _json_object(file: Path) -> dict[str, Any]:
+    """A JSON file that must hold an object; anything else is one sentence naming the file."""
+    try:
+        data = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise WorkbenchError(
+            f"{file} is not readable JSON ({type(exc).__name__}): the model folder is damaged or is not a diffusers "
+            "pipeline; save it again with `save_pretrained`."
+        ) from None
+    if not isinstance(data, dict):
+        raise WorkbenchError(
+            f"{file} does not hold a JSON object: the model folder is not a diffusers pipeline."
+        )
+    return data
+
+
+_WEIGHTED = ("unet", "vae", "text_encoder", "text_encoder_2", "transformer")
+
+
+def _check_components(path: Path, components: dict[str, Any]) -> None:
+    """Every component model_index.json names has its folder, and every weights file there has a readable
+    safetensors header (garbage would otherwise fail deep inside diffusers with a traceback)."""
+    from safetensors import safe_open
+
+    for name, entry in components.items():
+        if name.startswith("_") or not (isinstance(entry, list) and len(entry) == 2 and entry[0]):
+            continue
+        folder = path / name
+        if not folder.is_dir():
+            raise WorkbenchError(
+                f"Model folder {path} names a component '{name}' in model_index.json but has no {name}/ folder: "
+                "copy the whole pipeline folder."
+            )
+        if name not in _WEIGHTED:
+            continue
+        weights = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))
+        if not weights:
+            raise WorkbenchError(f"Model folder {path}: {name}/ holds no weights (.safetensors or .bin).")
+        for file in weights:
+            if file.suffix != ".safetensors":
+                continue
+            try:
+                with safe_open(str(file), "pt") as handle:
+                    handle.keys()
+            except Exception as exc:  # noqa: BLE001 - the safetensors reader raises its own error types
+                raise WorkbenchError(
+                    f"Model weights {file} are not a readable safetensors file ({type(exc).__name__}): the "
+                    "download or copy is damaged; fetch the model again."
+                ) from None
 
 
 def downloads_allowed() -> bool:
@@ -117,7 +173,7 @@ def load_pipeline(
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     try:
         pipe = cls.from_pretrained(source.location, dtype=torch_dtype, **kwargs)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a damaged folder fails in many ways deep in diffusers; say which
         raise _not_available(source, exc) from exc
     return pipe.to(device)
 
@@ -141,7 +197,7 @@ def load_component(source: ModelSource, component: str, *, torch_dtype: torch.dt
         kwargs["dtype"] = torch_dtype
     try:
         return classes[component].from_pretrained(source.location, **kwargs)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - as in load_pipeline
         raise _not_available(source, exc) from exc
 
 

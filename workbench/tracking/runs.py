@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -52,6 +53,8 @@ def tracking_uri(workspace: Workspace) -> str:
 def configure_tracking(workspace: Workspace) -> str:
     """Point MLflow at the workspace store and make sure the experiment exists; returns the experiment id."""
     uri = tracking_uri(workspace)
+    if uri == embedded_tracking_uri(workspace):
+        workspace.rebase_tracking_store()  # a moved or copied workspace writes its artifacts here, not there
     mlflow.set_tracking_uri(uri)
     if uri == embedded_tracking_uri(workspace):
         _exported["uri"] = uri
@@ -84,12 +87,14 @@ def stage_run(
 ) -> Iterator[mlflow.ActiveRun]:
     """Open an MLflow run for one stage call; nests under an active run (the demo's parent) if there is one.
 
-    The run ends FINISHED on success, KILLED on Ctrl-C and FAILED on any other exception, so no run is ever
-    left RUNNING.
+    The run ends FINISHED on success, KILLED on Ctrl-C and FAILED on any other exception. A process killed
+    outright cannot end its run; the run's pid and host tags let the next command mark it KILLED
+    (:func:`mark_dead_runs`), so no run stays RUNNING for ever.
     """
-    configure_tracking(workspace)
+    experiment_id = configure_tracking(workspace)
+    mark_dead_runs(experiment_id)  # any command of the workbench tidies up after killed ones
     nested = mlflow.active_run() is not None
-    all_tags = {"workbench.stage": stage, **_code_tags(), **(tags or {})}
+    all_tags = {"workbench.stage": stage, **_code_tags(), **_process_tags(), **(tags or {})}
     if subject_id:
         all_tags[SUBJECT_TAG] = subject_id
     run = mlflow.start_run(run_name=run_name, nested=nested, tags=all_tags)
@@ -105,6 +110,88 @@ def stage_run(
         raise
     else:
         mlflow.end_run(status="FINISHED")
+
+
+# -- runs whose process was killed -------------------------------------------------------------------------------
+# A process killed with SIGKILL (or by the OOM killer, or a power cut) cannot end its run: it stays RUNNING. Each
+# run records which process owns it, so that a later command on the same host can tell that it is gone.
+PID_TAG, HOST_TAG, PID_START_TAG = "workbench.pid", "workbench.host", "workbench.pid_start"
+
+
+def _process_tags() -> dict[str, str]:
+    tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    started = _process_start(os.getpid())
+    if started is not None:
+        tags[PID_START_TAG] = started
+    return tags
+
+
+def _process_start(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), so that a reused pid is not taken for it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22 of proc(5); the name in (...) may hold spaces
+
+
+def process_alive(pid: int, started: str | None = None) -> bool:
+    """Whether process ``pid`` (started at ``started``, when recorded) still runs on this host."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, under another user
+    if started is not None:
+        now = _process_start(pid)
+        if now is not None and now != started:
+            return False  # the pid was reused by a later process
+    return True
+
+
+def mark_dead_runs(experiment_id: str, client: Any = None) -> list[str]:
+    """End as KILLED every RUNNING run of this host whose process is gone; returns their run ids.
+
+    Runs of other hosts are left alone (their processes cannot be checked from here), and so are runs that
+    recorded no pid (made by an older workbench).
+    """
+    client = client or mlflow.MlflowClient()
+    host = socket.gethostname()
+    running = client.search_runs(
+        [experiment_id], f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{_quote(host)}'"
+    )
+    killed = []
+    for run in running:
+        tags = run.data.tags
+        try:
+            pid = int(tags.get(PID_TAG, ""))
+        except ValueError:
+            continue
+        if process_alive(pid, tags.get(PID_START_TAG)):
+            continue
+        client.set_tag(run.info.run_id, "workbench.ended_by", f"process {pid} on {host} was gone")
+        client.set_terminated(run.info.run_id, status="KILLED")
+        killed.append(run.info.run_id)
+    return killed
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def subject_runs(workspace: Workspace, subject: str) -> list[Any]:
+    """Every MLflow run of ``subject``, newest first, after marking the runs of killed processes KILLED."""
+    experiment_id = configure_tracking(workspace)
+    client = mlflow.MlflowClient()
+    mark_dead_runs(experiment_id, client)
+    return client.search_runs(
+        [experiment_id],
+        f"tags.`{SUBJECT_TAG}` = '{_quote(subject)}'",
+        order_by=["attributes.start_time DESC"],
+    )
 
 
 def log_json(data: Any, artifact_file: str) -> None:

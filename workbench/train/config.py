@@ -9,7 +9,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from workbench.config import SEED_RANGE, StageConfig, check_positive, check_ranges, check_template, field
+from workbench.config import (
+    SEED_RANGE,
+    StageConfig,
+    check_positive,
+    check_ranges,
+    check_template,
+    field,
+    machine_memory_gb,
+)
 from workbench.errors import WorkbenchError
 
 Optimizer = Literal["adamw", "adamw8bit", "prodigy"]
@@ -18,23 +26,6 @@ Schedule = Literal[
 ]  # fmt: skip
 Precision = Literal["auto", "no", "fp16", "bf16"]
 MAX_BATCH_SIZE = 1024  # a typo guard; check_memory refuses far smaller batches that cannot fit
-
-
-def machine_memory_gb() -> tuple[float, str]:
-    """(GB, 'the GPU' or 'this machine's RAM') where training would run; (0, '') when it cannot be told."""
-    import sys
-
-    torch = sys.modules.get(
-        "torch"
-    )  # only ask CUDA when torch is already loaded: configs stay cheap to build
-    if torch is not None and torch.cuda.is_available():
-        return torch.cuda.get_device_properties(0).total_memory / 2**30, "the GPU"
-    try:
-        import os
-
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, "this machine's RAM"
-    except (ValueError, OSError, AttributeError):
-        return 0.0, ""
 
 
 @dataclasses.dataclass

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from workbench.errors import WorkbenchError
 from workbench.models import ModelSource, resolve_model
 from workbench.stage import Progress, StageEvents, StageResult, StageStopped, tracked_stage
 from workbench.tracking import SUBJECT_TAG
@@ -25,6 +26,7 @@ from workbench.train import data as D
 from workbench.train import export, trainer, validation
 from workbench.train.config import TrainConfig
 from workbench.workspace import Workspace
+from workbench.workspace.locks import run_lock
 from workbench.workspace.loras import LoraRun, find_resumable, lora_run
 
 log = logging.getLogger(__name__)
@@ -88,11 +90,23 @@ def run_train(
         tags = {"workbench.resumed": str(resume).lower()}
         tracking = tracked_stage("train", subject, config, workspace=workspace, events=events,
                                  run_name=run.name, tags=tags)  # fmt: skip
-    with tracking as active:
+    with _locked(run, resume, accelerator.is_main_process), tracking as active:
         result = _train(workspace, subject, subject_record, config, accelerator, run, resume, active, events)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return result
+
+
+@contextlib.contextmanager
+def _locked(run: LoraRun, resume: bool, main: bool):
+    """The run folder's lock (main process only): two ``--resume`` of one run must not both train and register."""
+    if not main:
+        yield
+        return
+    with run_lock(run.dir, "train"):
+        if resume and run.finished:  # another resume finished it while this one was starting
+            raise WorkbenchError(f"Training run {run.name} has already finished: nothing to resume.")
+        yield
 
 
 def _train(
@@ -110,6 +124,8 @@ def _train(
     with accelerator.main_process_first():  # the first process builds/caches the tiny model, the rest read it
         source = resolve_model(config.model, workspace.cache_dir)
     resolution = config.resolution or source.resolution
+    # A batch that cannot fit is refused with its estimate here, before the OS kills the process mid-run.
+    config.check_memory(source.family, resolution, tiny=source.is_tiny)
     examples = D.read_dataset(workspace.dataset_dir(subject), resolution)
     token, class_word = D.subject_identity(subject_record, examples, config.instance_token, config.class_word)
     config = config.replace(instance_token=token, class_word=class_word)
@@ -227,6 +243,8 @@ class _Tracker:
 
             mlflow.log_image(result.grid, artifact_file=f"validation/step-{s.step:06d}.png")
             mlflow.log_metrics({f"val_{k}": v for k, v in result.metrics.items()}, step=s.step)
+            loss = {"train_loss": float(np.mean(s.history[-10:]))} if s.history else {}
+            self.events.validated("train", s.step, {**result.metrics, **loss})
         s.accelerator.wait_for_everyone()
 
 

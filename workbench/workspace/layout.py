@@ -11,7 +11,13 @@ Layout (everything of one subject lives under ``subjects/<id>/`` so it can be fo
       subjects/<id>/generations/<run>/ images with provenance
       subjects/<id>/evaluations/<run>/ reports and plots
       mlflow/mlflow.db, mlflow/artifacts/   the embedded tracking store
+      ui-cache/                       the app's uploads and published copies (Gradio's cache folder)
       cache/                          built tiny models, class images (no personal data)
+
+Records store paths relative to the root (:meth:`Workspace.relative`) and read them back with
+:meth:`Workspace.absolute`, so a workspace folder can be moved or copied; the embedded MLflow store, which can
+only hold absolute artifact locations, is rebased onto the current root when it is opened
+(:meth:`Workspace.rebase_tracking_store`).
 """
 
 from __future__ import annotations
@@ -19,10 +25,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from workbench.errors import WorkbenchError
 
@@ -70,6 +79,12 @@ class Workspace:
     @property
     def mlflow_dir(self) -> Path:
         return self.root / "mlflow"
+
+    @property
+    def ui_cache_dir(self) -> Path:
+        """The app's uploads and the copies it hands to the browser (set as ``$GRADIO_TEMP_DIR``): inside the
+        workspace, so that ``forget`` finds them."""
+        return self.root / "ui-cache"
 
     @property
     def cache_dir(self) -> Path:
@@ -128,5 +143,62 @@ class Workspace:
         path.write_text(json.dumps(record, indent=2))
         return record
 
+    # -- paths in records: relative to the root, so a moved or copied workspace still finds its files ---------
+    def relative(self, path: str | Path) -> str:
+        """``path`` relative to the root (POSIX) when it lies inside the workspace; otherwise unchanged."""
+        resolved = Path(path).expanduser().resolve()
+        try:
+            return resolved.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+
+    def absolute(self, stored: str | Path) -> Path:
+        """A path read from a record: relative ones are resolved against the current root."""
+        path = Path(stored).expanduser()
+        return path if path.is_absolute() else self.root / path
+
+    def rebase_tracking_store(self) -> int:
+        """Point the embedded MLflow store's artifact locations at this root after the folder was moved/copied.
+
+        MLflow keeps absolute ``file://`` URIs per experiment, run, logged model and model version; left alone,
+        a moved workspace would write new artifacts to its old place and ``forget`` would miss the copies here.
+        Only locations under an old ``<root>/mlflow/artifacts`` are rewritten. Returns the rows changed.
+        """
+        db = self.mlflow_dir / "mlflow.db"
+        if not db.is_file():
+            return 0
+        new_uri = (self.mlflow_dir / "artifacts").as_uri()
+        changed = 0
+        with closing(sqlite3.connect(db)) as connection:
+            rows = connection.execute("SELECT artifact_location FROM experiments").fetchall()
+            olds = {r[0].rstrip("/") for r in rows if r[0] and r[0].startswith("file://")
+                    and r[0].rstrip("/").endswith("/mlflow/artifacts") and r[0].rstrip("/") != new_uri}  # fmt: skip
+            for old_uri in olds:
+                old_path, new_path = unquote(urlparse(old_uri).path), str(self.mlflow_dir / "artifacts")
+                for old, new in ((old_uri, new_uri), (old_path, new_path)):
+                    for table, column in _LOCATION_COLUMNS:
+                        changed += _replace_prefix(connection, table, column, old, new)
+            connection.commit()
+        return changed
+
     def new_run_name(self, stage: str) -> str:
         return f"{stage}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S-%f')}"
+
+
+# Where MLflow's SQL schema keeps artifact locations (checked against mlflow 3.17's schema).
+_LOCATION_COLUMNS = (
+    ("experiments", "artifact_location"), ("runs", "artifact_uri"), ("logged_models", "artifact_location"),
+    ("model_versions", "source"), ("model_versions", "storage_location"),
+)  # fmt: skip
+
+
+def _replace_prefix(connection: sqlite3.Connection, table: str, column: str, old: str, new: str) -> int:
+    try:
+        cursor = connection.execute(
+            f"UPDATE {table} SET {column} = ? || substr({column}, ?) "  # noqa: S608 - names are constants above
+            f"WHERE substr({column}, 1, ?) = ? AND (length({column}) = ? OR substr({column}, ?, 1) = '/')",
+            (new, len(old) + 1, len(old), old, len(old), len(old) + 1),
+        )
+    except sqlite3.OperationalError:  # an older schema without this table
+        return 0
+    return cursor.rowcount

@@ -1,13 +1,24 @@
 """The subject's data lifecycle: erase everything of one subject, and expire subjects past their retention.
 
-Erasing means gone, not hidden: MLflow's ``delete_run`` only marks a run deleted, so the runs tagged
-``workbench.subject_id=<id>`` are deleted, their artifacts removed from the artifact store, and their rows
-purged the way ``mlflow gc`` does it. A SQLite store is then vacuumed, because SQLite keeps deleted rows in
-free pages until it is.
+Erasing means gone, not hidden, on the embedded store and on a team's ``mlflow server`` alike, through MLflow's
+public client API only:
+
+1. the runs tagged ``workbench.subject_id=<id>`` are found by tag search; their artifacts are deleted through
+   the artifact repository (local folder, ``mlflow-artifacts:`` proxy, S3, ...); the tags that name the subject
+   are deleted; the runs are deleted; logged models and registered LoRA versions made by them are deleted;
+2. MLflow's delete only marks a run deleted, so the rows are then purged with ``mlflow gc`` (a public CLI) on
+   the backend store: the embedded SQLite store itself, or ``$WORKBENCH_BACKEND_STORE_URI`` in team mode
+   (the server's database; without it the report says which ``mlflow gc`` command an operator must run).
+   A SQLite store is then vacuumed, because SQLite keeps deleted rows in free pages until it is;
+3. the subject's folder goes, and so does every copy the app made: its published copies and any file in the
+   app's upload cache (``ui-cache/``) whose SHA-256 is that of one of the subject's files.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shlex
 import shutil
 import sqlite3
 from contextlib import closing
@@ -19,20 +30,26 @@ from workbench.errors import WorkbenchError
 from workbench.tracking import SUBJECT_TAG
 from workbench.workspace import Workspace, validate_subject_id
 
+BACKEND_ENV_VAR = "WORKBENCH_BACKEND_STORE_URI"  # team mode: the server's database, for `mlflow gc`
+PUBLISHED = "published"  # ui-cache/published/<subject>/: the app's copies of a subject's images
+
 
 def forget_subject(subject_id: str, workspace: Workspace | str | Path | None = None) -> dict:
-    """Erase the subject's folder and every MLflow run, artifact and model of it; report what was removed."""
+    """Erase the subject's folder, the app's copies and every MLflow run, artifact and model of it; report
+    what was removed."""
     validate_subject_id(subject_id)
     ws = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
     report: dict = {"subject_id": subject_id, "workspace": str(ws.root)}
     report.update(_forget_tracking(subject_id, ws))
     folder = ws.subjects_dir / subject_id
+    digests = _digests(folder)
     files, size = _count_files(folder)
     if folder.exists():
         shutil.rmtree(folder)
     report.update(files_removed=files, bytes_removed=size, subject_folder=str(folder))
-    report["found"] = bool(files or report["runs_deleted"])
-    report["remaining"] = _remaining(subject_id, ws)
+    report["app_copies_removed"] = _forget_app_copies(subject_id, ws, digests)
+    report["found"] = bool(files or report["runs_deleted"] or report["app_copies_removed"])
+    report["remaining"] = _remaining(subject_id, ws, report["runs_deleted"])
     if report["remaining"]["files"] or report["remaining"]["runs"]:
         raise WorkbenchError(
             f"Subject '{subject_id}' could not be erased completely ({report['remaining']}): check file "
@@ -76,39 +93,65 @@ def expiry(record: dict) -> datetime | None:
 # -- the tracking store ----------------------------------------------------------------------------------------
 def _forget_tracking(subject_id: str, ws: Workspace) -> dict:
     from workbench.tracking import tracking_uri
+    from workbench.tracking.runs import embedded_tracking_uri
 
     uri = tracking_uri(ws)
     result: dict = {
-        "tracking_uri": uri,
-        "runs_deleted": [],
-        "artifact_files_removed": 0,
-        "models_deleted": [],
-    }
+        "tracking_uri": uri, "runs_deleted": [], "artifact_files_removed": 0, "tags_deleted": 0,
+        "models_deleted": [], "purged": False,
+    }  # fmt: skip
     db = _sqlite_path(uri)
     if db is not None and not db.exists():
         return result  # never tracked anything: do not create an empty store just to search it
+    if uri == embedded_tracking_uri(ws):
+        ws.rebase_tracking_store()  # a moved workspace: erase the artifacts here, not at the old place
     import mlflow
     from mlflow.entities import ViewType
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-    from mlflow.tracking._tracking_service.utils import _get_store
 
     client = mlflow.MlflowClient(uri)
-    store = _get_store(uri)
     experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
     runs = _subject_runs(client, experiments, subject_id)
     run_ids = {r.info.run_id for r in runs}
-    result["models_deleted"] = _forget_models(client, store, experiments, run_ids, subject_id)
+    models, logged = _forget_models(client, experiments, run_ids, subject_id, uri)
+    result["models_deleted"] = models
     for run in runs:
-        result["artifact_files_removed"] += _delete_artifacts(run.info.artifact_uri, get_artifact_repository)
+        result["artifact_files_removed"] += _delete_artifacts(client, run.info.artifact_uri, uri)
+        for key, value in run.data.tags.items():
+            if key == SUBJECT_TAG or subject_id in str(value):  # e.g. workbench.run_dir=subjects/<id>/...
+                client.delete_tag(run.info.run_id, key)
+                result["tags_deleted"] += 1
         if run.info.lifecycle_stage != "deleted":
             client.delete_run(run.info.run_id)
-        store._hard_delete_run(run.info.run_id)  # what `mlflow gc` does: the rows themselves go
         result["runs_deleted"].append(run.info.run_id)
-    if db is not None and run_ids:
+        # A LoRA fetched from this run (`--lora mlflow:<run_id>`) was downloaded into the workspace's cache.
+        downloaded = ws.cache_dir / "mlflow-loras" / run.info.run_id
+        if downloaded.exists():
+            shutil.rmtree(downloaded)
+    if run_ids:
+        result.update(_purge(uri, sorted(run_ids), logged))
+    return result
+
+
+def _purge(uri: str, run_ids: list[str], logged_models: list[str]) -> dict:
+    """Remove the deleted rows for good with ``mlflow gc`` on the backend store (then VACUUM a SQLite one)."""
+    server = uri.startswith(("http://", "https://"))
+    backend = os.environ.get(BACKEND_ENV_VAR) if server else uri
+    args = ["--run-ids", ",".join(run_ids)]
+    if logged_models:
+        args += ["--logged-model-ids", ",".join(logged_models)]
+    if not backend:  # a server whose database this machine cannot reach: say what the operator must run
+        command = ["mlflow", "gc", "--backend-store-uri", "<the server's database URI>", *args]
+        return {"purged": False, "purge_command": shlex.join(command)}
+    from mlflow.cli import gc
+
+    if server:
+        args += ["--tracking-uri", uri]  # resolves the server's mlflow-artifacts: locations
+    gc.main([*args, "--backend-store-uri", backend], standalone_mode=False)  # the public CLI, in-process
+    db = _sqlite_path(backend)
+    if db is not None:
         with closing(sqlite3.connect(db)) as connection:
             connection.execute("VACUUM")  # deleted rows otherwise stay readable in SQLite's free pages
-        result["store_vacuumed"] = True
-    return result
+    return {"purged": True, "store_vacuumed": db is not None}
 
 
 def _subject_runs(client, experiments: list[str], subject_id: str) -> list:
@@ -116,46 +159,42 @@ def _subject_runs(client, experiments: list[str], subject_id: str) -> list:
 
     if not experiments:
         return []
-    runs, token = [], None
-    while True:
-        page = client.search_runs(
-            experiments, f"tags.`{SUBJECT_TAG}` = '{subject_id}'", run_view_type=ViewType.ALL,
-            max_results=1000, page_token=token,
-        )  # fmt: skip
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
+    return _all_pages(lambda token: client.search_runs(
+        experiments, f"tags.`{SUBJECT_TAG}` = '{subject_id}'", run_view_type=ViewType.ALL,
+        max_results=1000, page_token=token,
+    ))  # fmt: skip
 
 
-def _forget_models(client, store, experiments: list[str], run_ids: set[str], subject_id: str) -> list[str]:
+def _forget_models(client, experiments: list[str], run_ids: set[str], subject_id: str, uri: str):
     """Logged models and registered model versions made by the subject's runs (e.g. its LoRAs)."""
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-
     removed: list[str] = []
-    if run_ids and experiments and hasattr(store, "_hard_delete_logged_model"):
+    logged: list[str] = []
+    if run_ids and experiments:
         for model in _all_pages(lambda token: client.search_logged_models(experiments, page_token=token)):
             if model.source_run_id in run_ids or model.tags.get(SUBJECT_TAG) == subject_id:
-                _delete_artifacts(model.artifact_location, get_artifact_repository)
-                store._hard_delete_logged_model(model.model_id)
+                _delete_artifacts(client, model.artifact_location, uri)
+                client.delete_logged_model(model.model_id)
+                logged.append(model.model_id)
                 removed.append(f"logged-model:{model.model_id}")
     try:
         registered = _all_pages(lambda token: client.search_registered_models(page_token=token))
     except Exception:  # noqa: BLE001 - a store without a registry has nothing registered to erase
-        return removed
+        return removed, logged
     for model in registered:
         versions = client.search_model_versions(f"name = '{model.name}'")
         mine = [v for v in versions if v.run_id in run_ids or v.tags.get(SUBJECT_TAG) == subject_id]
-        if model.tags.get(SUBJECT_TAG) == subject_id or (mine and len(mine) == len(versions)):
+        if (
+            model.tags.get(SUBJECT_TAG) == subject_id
+            or subject_id in model.name
+            or (mine and len(mine) == len(versions))
+        ):
             client.delete_registered_model(model.name)  # deletes the versions and their tags with it
             removed.append(f"registered-model:{model.name}")
             continue
         for version in mine:
-            for key in version.tags:
-                client.delete_model_version_tag(model.name, version.version, key)
             client.delete_model_version(model.name, version.version)
             removed.append(f"model-version:{model.name}/{version.version}")
-    return removed
+    return removed, logged
 
 
 def _all_pages(search) -> list:
@@ -168,7 +207,8 @@ def _all_pages(search) -> list:
             return items
 
 
-def _delete_artifacts(uri: str | None, get_repository) -> int:
+def _delete_artifacts(client, uri: str | None, tracking_uri: str) -> int:
+    """Delete everything under an artifact location; returns the number of files it held."""
     if not uri:
         return 0
     local = _local_path(uri)
@@ -180,8 +220,20 @@ def _delete_artifacts(uri: str | None, get_repository) -> int:
         if run_dir is not None and run_dir.exists() and not any(run_dir.iterdir()):
             run_dir.rmdir()
         return count
-    get_repository(uri).delete_artifacts()  # remote stores: the repository knows how
-    return 0
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    repository = get_artifact_repository(uri, tracking_uri=tracking_uri)  # proxy, S3, GCS, ...: it knows how
+    count = _count_remote(repository, None)
+    if count:
+        repository.delete_artifacts()
+    return count
+
+
+def _count_remote(repository, path: str | None) -> int:
+    count = 0
+    for item in repository.list_artifacts(path):
+        count += _count_remote(repository, item.path) if item.is_dir else 1
+    return count
 
 
 def _local_path(uri: str) -> Path | None:
@@ -193,8 +245,38 @@ def _local_path(uri: str) -> Path | None:
     return None
 
 
-def _sqlite_path(uri: str) -> Path | None:
-    return Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
+def _sqlite_path(uri: str | None) -> Path | None:
+    return Path(uri[len("sqlite:///") :]) if uri and uri.startswith("sqlite:///") else None
+
+
+# -- the app's copies ------------------------------------------------------------------------------------------
+def _forget_app_copies(subject_id: str, ws: Workspace, digests: set[str]) -> int:
+    """The app's published copies of the subject, and uploads in its cache with the bytes of a subject's file."""
+    cache = ws.ui_cache_dir
+    if not cache.is_dir():
+        return 0
+    removed, _ = _count_files(cache / PUBLISHED / subject_id)
+    if (cache / PUBLISHED / subject_id).exists():
+        shutil.rmtree(cache / PUBLISHED / subject_id)
+    for path in [p for p in cache.rglob("*") if p.is_file()]:
+        if _sha256(path) in digests:
+            path.unlink()
+            removed += 1
+            if path.parent != cache and not any(path.parent.iterdir()):
+                path.parent.rmdir()  # Gradio's per-upload folder
+    return removed
+
+
+def _digests(folder: Path) -> set[str]:
+    return {_sha256(p) for p in folder.rglob("*") if p.is_file()} if folder.exists() else set()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _count_files(folder: Path) -> tuple[int, int]:
@@ -204,7 +286,8 @@ def _count_files(folder: Path) -> tuple[int, int]:
     return len(files), sum(p.stat().st_size for p in files)
 
 
-def _remaining(subject_id: str, ws: Workspace) -> dict:
+def _remaining(subject_id: str, ws: Workspace, deleted: list[str]) -> dict:
+    """What a fresh look still finds: files in the subject's folder, runs tagged with it (deleted or not)."""
     from workbench.tracking import tracking_uri
 
     files, _ = _count_files(ws.subjects_dir / subject_id)

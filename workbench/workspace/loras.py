@@ -145,13 +145,37 @@ def resolve_lora(spec: str | Path, workspace: Workspace | None = None) -> Path:
             raise WorkbenchError(
                 f"LoRA {path} is not a .safetensors file (diffusers/peft LoRA format expected)."
             )
-        return path.resolve()
+        return check_lora_file(path.resolve())
     if path.is_dir():
-        return _lora_in_folder(path, spec)
+        return check_lora_file(_lora_in_folder(path, spec))
     raise WorkbenchError(
         f"LoRA '{spec}' not found: pass a .safetensors file, a folder holding one (e.g. the subject's "
         "loras/<run>/), or mlflow:<run_id> of a training run."
     )
+
+
+# Key fragments of every LoRA layout diffusers loads: peft (lora_A/B), kohya (lora_down/up), old diffusers.
+_LORA_KEY_PARTS = ("lora_A", "lora_B", "lora_down", "lora_up", "lora.down", "lora.up", "lora_linear_layer")
+
+
+def check_lora_file(path: Path) -> Path:
+    """Refuse, before any model loads, a file that is not a readable safetensors file with LoRA weights in it."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as handle:
+            keys = list(handle.keys())
+    except Exception as exc:  # noqa: BLE001 - the safetensors reader raises its own error types on garbage
+        raise WorkbenchError(
+            f"LoRA {path} is not a readable safetensors file ({type(exc).__name__}: "
+            f"{(str(exc).splitlines() or [''])[0][:120]}): pass the LoRA a training run wrote, or re-export it."
+        ) from None
+    if not any(part in key for key in keys for part in _LORA_KEY_PARTS):
+        raise WorkbenchError(
+            f"{path} holds no LoRA weights ({len(keys)} tensors, none named lora_A/lora_B or lora_down/lora_up): "
+            "it is not a LoRA; pass the pytorch_lora_weights.safetensors of a training run."
+        )
+    return path
 
 
 def _lora_in_folder(path: Path, spec: str) -> Path:

@@ -53,6 +53,12 @@ def check_uploads(
         raise WorkbenchError(
             f"Upload 1 to {max_photos} photos of the subject first (15-20 give the best likeness)."
         )
+    gone = [p.name for p in paths if not p.is_file()]
+    if gone:
+        raise WorkbenchError(
+            f"{', '.join(gone)} {'is' if len(gone) == 1 else 'are'} no longer here: the app deletes its copy of an "
+            "upload as soon as intake has filed it. Upload the photos again to check them again."
+        )
     if len(paths) > max_photos:
         raise WorkbenchError(
             f"{len(paths)} photos uploaded; the limit is {max_photos}: keep the best {max_photos} "

@@ -40,7 +40,8 @@ class SubjectTab:
 
     def wire(self, picker: gr.Dropdown) -> None:
         # Setting the picker to the new subject fires its change event, which refreshes every tab.
-        outputs = [picker, self.advice, self.thumbs, self.verdicts]
+        # The file list is cleared after intake: the app deletes the uploads once the subject's folder has them.
+        outputs = [picker, self.advice, self.thumbs, self.verdicts, self.photos]
         self.check.click(
             self.on_intake, inputs=[self.name, self.photos], outputs=outputs, concurrency_limit=4
         )
@@ -69,8 +70,8 @@ class SubjectTab:
         for tick in watch(running):
             feed(progress, tick)
             if not tick.done:
-                yield gr.skip(), f"Checking photos: {tick.bar()[1]}", gr.skip(), gr.skip()
+                yield gr.skip(), f"Checking photos: {tick.bar()[1]}", gr.skip(), gr.skip(), gr.skip()
         result = tick.outcome()
         rows = S.photo_rows(result)
         yield (self.on_refresh(job.subject, request), S.set_advice(result),
-               S.gallery(rows, self.ctx.publish.thumbnail), S.verdicts(rows))  # fmt: skip
+               S.gallery(rows, self.ctx.publish.thumbnail), S.verdicts(rows), None)  # fmt: skip
