@@ -1,4 +1,5 @@
-"""End to end in a real headless Chromium: photos in, train, generate, evaluate, blind test; a screenshot per tab.
+"""End to end in a real headless Chromium: photos in, train, generate, evaluate, blind test, one selfie;
+a screenshot per tab.
 
 Drives Debian's Chromium (``scripts/setup.sh --test`` installs it) with Playwright; nothing is downloaded. The
 screenshots land in ``test-artifacts/ui/``; with ``WORKBENCH_UPDATE_SCREENSHOTS=1`` they are also copied to
@@ -194,5 +195,18 @@ def test_whole_flow_in_a_real_browser(served: str, browser, tmp_path: Path) -> N
     score = _wait_text(page, "#blind-score-text", "Two images")
     assert "Wilson CI" in score and "n = 6" in score and "d′" in score
     _shot(page, "blind-test-scored")
+
+    # One selfie: one photo in, tuning-free headshots out, with progress from the shared job watcher.
+    _tab(page, "One selfie")
+    page.locator("#quick-photo input[type=file]").set_input_files(str(photos[0]))
+    page.locator("#quick-photo img").first.wait_for()
+    quick_count = page.locator("#quick-count input[type=number]")
+    quick_count.fill("2")
+    quick_count.press("Tab")
+    page.locator("#quick-btn").click()
+    status = _wait_text(page, "#quick-status", "first one")
+    assert "2 headshots of selfie" in status and "s after the photo" in status
+    assert page.locator("#quick-gallery img").count() >= 2
+    _shot(page, "quick")
 
     assert not offsite, f"the page tried to reach other hosts: {sorted(set(offsite))[:5]}"

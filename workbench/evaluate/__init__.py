@@ -5,7 +5,17 @@ Modules, in the order a run uses them: ``config`` (EvalConfig), ``testsets`` / `
 ``ranking``, ``groups`` and ``stats`` (CIs), ``report``, and ``suite`` which runs them all.
 """
 
+from workbench.evaluate.compare import CompareResult, compare_runs
 from workbench.evaluate.config import EvalConfig
 from workbench.evaluate.suite import Check, EvalResult, ReportFiles, load_suite, run_eval
 
-__all__ = ["Check", "EvalConfig", "EvalResult", "ReportFiles", "load_suite", "run_eval"]
+__all__ = [
+    "Check",
+    "CompareResult",
+    "compare_runs",
+    "EvalConfig",
+    "EvalResult",
+    "ReportFiles",
+    "load_suite",
+    "run_eval",
+]

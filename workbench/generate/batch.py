@@ -7,7 +7,9 @@ combinations over ``count`` images; image ``i`` gets seed ``seed + i`` (or ``see
 Each image is written atomically, then one line is appended (and flushed to disk) to ``manifest.jsonl`` in the
 run folder, so an interrupted batch resumes where it stopped: rerunning with the same ``run_name`` skips every
 image that is both recorded and present on disk. A resumed run must keep the settings of the images it keeps;
-``count`` may grow.
+``count`` may grow. The pipeline calls are cut from the whole plan, so a resumed batch (same config, same
+``batch_size``, same machine and software) gives images pixel-identical to an uninterrupted run: a call that was
+cut short is redrawn whole (at most ``batch_size - 1`` images of extra work) and its new images saved.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from workbench.generate.provenance import apply_watermark, read_provenance, save
 from workbench.stage import Progress, StageEvents, StageResult, tracked_stage
 from workbench.workspace import Workspace
 from workbench.workspace.generations import GenerationRun, ImageRecord, generation_run
+from workbench.workspace.locks import run_lock
 
 log = logging.getLogger(__name__)
 # Fields a kept image must share with the current plan for a resume to be allowed.
@@ -42,6 +45,8 @@ _RESUME_KEYS = (
     "model",
     "lora_sha256",
 )
+# Checked only when the kept image recorded them (images made before identity methods existed have none).
+_RESUME_IDENTITY_KEYS = ("method", "adapter_sha256", "scale", "references")
 
 
 @dataclass(frozen=True)
@@ -123,34 +128,34 @@ def run_generate(
     config = config or GenerateConfig()
     events = events or StageEvents()
     record = _subject_words(workspace, subject, config)
-    family = (
-        engine.source.family
-        if engine is not None
-        else resolve_model(config.model, workspace.cache_dir).family
-    )
+    source = engine.source if engine is not None else resolve_model(config.model, workspace.cache_dir)
+    family = source.family
+    config.check_memory(family, config.resolution or source.resolution, tiny=source.is_tiny)
     plan = plan_images(config, record, family)  # fails fast on bad presets, before any model loads
     config = config.replace(run_name=config.run_name or workspace.new_run_name("generate"))
     run = generation_run(workspace, subject, config.run_name)
-    run.dir.mkdir(parents=True, exist_ok=True)
-    kept = {r.index: r for r in run.records() if (run.dir / r.file).is_file()}
-    todo = [p for p in plan if p.index not in kept]
-    config.save_yaml(run.config_file)
+    # One process per run folder: two batches with one run name would interleave a manifest.
+    with run_lock(run.dir, "generate"):
+        kept = {r.index: r for r in run.records() if (run.dir / r.file).is_file()}
+        todo = [p for p in plan if p.index not in kept]
+        config.save_yaml(run.config_file)
 
-    relative = run.dir.relative_to(workspace.root).as_posix()  # the workspace may be moved later
-    tags = {"workbench.run_dir": relative, "workbench.resumed": str(bool(kept)).lower()}
-    with tracked_stage("generate", subject, config, workspace=workspace, events=events, run_name=run.name,
-                       tags=tags) as active:  # fmt: skip
-        engine = engine or build_engine(config, workspace)
-        _check_resume(kept, plan, engine)
-        records, seconds = _render(subject, config, engine, todo, run, kept, events)
-        sheet = contact_sheet([run.dir / r.file for r in records], [_label(r) for r in records])
-        sheet.save(run.contact_sheet)
-        timings = _log_run(run, len(todo), len(kept), seconds, engine, config.log_images)
-    return GenerateResult(
-        run_id=active.info.run_id, out_dir=run.dir, run_name=run.name, records=records, generated=len(todo),
-        skipped=len(kept), seconds=seconds, load_seconds=engine.load_seconds, contact_sheet=run.contact_sheet,
-        timings=timings,
-    )  # fmt: skip
+        relative = run.dir.relative_to(workspace.root).as_posix()  # the workspace may be moved later
+        tags = {"workbench.run_dir": relative, "workbench.resumed": str(bool(kept)).lower()}
+        with tracked_stage("generate", subject, config, workspace=workspace, events=events, run_name=run.name,
+                           tags=tags) as active:  # fmt: skip
+            engine = engine or build_engine(config, workspace, subject=subject)
+            _log_identity(engine)
+            _check_resume(kept, plan, engine)
+            records, seconds = _render(subject, config, engine, plan, run, kept, events)
+            sheet = contact_sheet([run.dir / r.file for r in records], [_label(r) for r in records])
+            sheet.save(run.contact_sheet)
+            timings = _log_run(run, len(todo), len(kept), seconds, engine, config.log_images)
+        return GenerateResult(
+            run_id=active.info.run_id, out_dir=run.dir, run_name=run.name, records=records, generated=len(todo),
+            skipped=len(kept), seconds=seconds, load_seconds=engine.load_seconds, contact_sheet=run.contact_sheet,
+            timings=timings,
+        )  # fmt: skip
 
 
 def _subject_words(workspace: Workspace, subject: str, config: GenerateConfig) -> dict[str, Any]:
@@ -180,6 +185,9 @@ def _check_resume(kept: dict[int, ImageRecord], plan: list[PlannedImage], engine
             "lora_sha256": now["lora_sha256"],
         }  # fmt: skip
         changed = [k for k in _RESUME_KEYS if record.params.get(k) != expected[k]]
+        kept_identity = record.params.get("identity") or {}
+        changed += [f"identity {k}" for k in _RESUME_IDENTITY_KEYS
+                    if k in kept_identity and kept_identity[k] != now["identity"].get(k)]  # fmt: skip
         if changed:
             raise WorkbenchError(
                 f"Cannot resume: image {index} of this run was made with a different {', '.join(changed)}. "
@@ -187,26 +195,49 @@ def _check_resume(kept: dict[int, ImageRecord], plan: list[PlannedImage], engine
             )
 
 
+def _log_identity(engine: Any) -> None:
+    """The identity method as resolved (auto -> lora/none) and its adapter, as MLflow params and a tag."""
+    import mlflow
+
+    record = engine.identity_record()
+    mlflow.log_params({
+        "identity.method": record["method"], "identity.adapter": str(record["adapter"]),
+        "identity.adapter_sha256": str(record["adapter_sha256"]), "identity.scale": str(record["scale"]),
+        "identity.references": ",".join(r["crop"] for r in record["references"]),
+        "identity.reference_sha256": ",".join(str(r["source_sha256"]) for r in record["references"])[:6000],
+    })  # fmt: skip
+    mlflow.set_tag("workbench.identity", record["method"])
+
+
 def _render(
     subject: str,
     config: GenerateConfig,
     engine: Any,
-    todo: list[PlannedImage],
+    plan: list[PlannedImage],
     run: GenerationRun,
     kept: dict[int, ImageRecord],
     events: StageEvents,
 ) -> tuple[list[ImageRecord], float]:
+    """Draw the images of ``plan`` that are not ``kept``.
+
+    The pipeline calls are cut from the *whole* plan (per prompt job, ``batch_size`` at a time), never from what
+    is left to do: a batched call's float arithmetic differs in the last bit from a call with other seeds, so a
+    resumed batch redraws a partly saved call whole, with the same seeds, keeps the files already saved and
+    saves the rest. Its images are then pixel-identical to an uninterrupted run's on the same machine.
+    """
     records = dict(kept)
-    total = len(todo) + len(kept)
+    total = len(records) + sum(p.index not in kept for p in plan)
     groups: dict[PromptJob, list[PlannedImage]] = {}
-    for item in todo:
+    for item in plan:
         groups.setdefault(item.job, []).append(item)
     base = {**engine.describe(), "subject": subject, "run": config.run_name}
     seconds = 0.0
     for job, items in groups.items():
         for start in range(0, len(items), config.batch_size):
-            events.raise_if_stopped()  # between pipeline calls: every saved image is complete and recorded
             chunk = items[start : start + config.batch_size]
+            if all(p.index in kept for p in chunk):
+                continue
+            events.raise_if_stopped()  # between pipeline calls: every saved image is complete and recorded
             seeds = [p.seed for p in chunk]
             began = time.perf_counter()
             images = engine.run(
@@ -215,6 +246,8 @@ def _render(
             )  # fmt: skip
             per_image = (time.perf_counter() - began) / len(chunk)
             for position, (item, image) in enumerate(zip(chunk, images, strict=True)):
+                if item.index in kept:
+                    continue  # redrawn only to keep the call's seeds together; the saved file stays
                 record = _save(config, run, item, image, {**base, "batch_seeds": seeds, "batch_index": position,
                                "scheduler_class": type(engine.pipe.scheduler).__name__}, per_image)  # fmt: skip
                 seconds += record.seconds
@@ -336,9 +369,18 @@ def regenerate(
             raise WorkbenchError(
                 f"The ControlNet reference {ref} is missing or changed since the image was made."
             )
+    identity = params.get("identity") or {}
+    spec = identity.get("spec") or {}
+    if spec:  # a tuning-free image: the same adapter, scale and reference crops (unchanged since)
+        from workbench.generate.identity import check_references
+
+        check_references(workspace, params["subject"], identity["references"])
     speed = params.get("speed", {})
     config = GenerateConfig(
         model=params["model"], lora=params.get("lora"),
+        identity=spec.get("identity", "auto"), ip_adapter=spec.get("ip_adapter", "auto"),
+        ip_adapter_weight=spec.get("ip_adapter_weight"), image_encoder=spec.get("image_encoder"),
+        ip_adapter_scale=spec.get("ip_adapter_scale", 0.7), references=spec.get("references", []),
         lora_scale=params.get("lora_scale") or 1.0, count=1, resolution=params["width"],
         controls=[c["spec"] for c in params.get("controls", [])],
         controlnet_models=[f"{c['type']}={c['controlnet']}" for c in params.get("controls", [])],
@@ -347,7 +389,7 @@ def regenerate(
         vae_slicing=speed.get("vae_slicing"), vae_tiling=speed.get("vae_tiling"),
         compile=bool(speed.get("compile")) and (device or params.get("device", "cpu")) != "cpu",
     )  # fmt: skip
-    engine = build_engine(config, workspace)
+    engine = build_engine(config, workspace, subject=params.get("subject"))
     seeds = params["batch_seeds"] if exact else [params["seed"]]
     images = engine.run(
         params["prompt"], params["negative_prompt"], seeds,

@@ -7,17 +7,21 @@ fast on this device" for the speed switches.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
-from workbench.config import StageConfig, field
+from workbench.config import SEED_RANGE, StageConfig, check_ranges, field, machine_memory_gb
 from workbench.errors import WorkbenchError
 from workbench.workspace.layout import validate_run_name
 
 SCHEDULERS = ("ddim", "dpmpp-2m", "dpmpp-2m-karras", "euler", "euler-a", "unipc")
+IdentityName = Literal["auto", "lora", "ip-adapter-face", "ip-adapter-faceid"]
 SchedulerName = Literal["ddim", "dpmpp-2m", "dpmpp-2m-karras", "euler", "euler-a", "unipc"]
 DEFAULT_PRESETS = ("corporate",)
 MAX_COUNT = 1000  # a typo guard (count=20000 would run for days), not a product limit
+MAX_BATCH_SIZE = 256  # images per pipeline call; more only runs out of memory
+_DEVICE = re.compile(r"auto|cpu|(cuda|xpu|mps)(:\d{1,2})?")
 
 
 @dataclass
@@ -27,6 +31,37 @@ class GenerateConfig(StageConfig):
         None, help="LoRA: a .safetensors file, a folder holding one, or mlflow:<run_id>; none = base model."
     )
     lora_scale: float = field(1.0, help="Strength of the LoRA (0 = off, 1 = as trained).")
+    identity: IdentityName = field(
+        "auto",
+        help="How the subject's likeness gets in: lora (a trained LoRA), ip-adapter-face (tuning-free: the "
+        "aligned face crops through a CLIP image encoder), ip-adapter-faceid (tuning-free: a face-recognition "
+        "embedding); auto = lora when a LoRA is given, else none (the base model).",
+    )
+    ip_adapter: str = field(
+        "auto",
+        help="IP-Adapter weights: auto (tiny on tiny models, else the published h94 weights for the method and "
+        "model family), tiny, a hub id, or a .safetensors/.bin file or a folder holding one.",
+    )
+    ip_adapter_weight: str | None = field(
+        None,
+        help="File inside the hub repo or folder (e.g. sdxl_models/ip-adapter-plus-face_sdxl_vit-h.safetensors); "
+        "none = the published file for the method and family.",
+    )
+    ip_adapter_scale: float = field(
+        0.7,
+        help="Strength of the face adapter: 0 = off (exactly the no-adapter image), 1 = full; 0.5-0.8 keeps "
+        "the prompt's style and lighting while holding the likeness.",
+    )
+    image_encoder: str | None = field(
+        None,
+        help="CLIP image encoder for ip-adapter-face: hub_id:subfolder, hub id or folder; none = the adapter's "
+        "own (h94/IP-Adapter:models/image_encoder, ViT-H).",
+    )
+    references: list[str] = field(
+        default_factory=list,
+        help="Which of the subject's aligned crops (dataset file names, e.g. 000.png) are the identity "
+        "references of a tuning-free method (averaged); empty = every accepted photo.",
+    )
     presets: list[str] = field(
         default_factory=lambda: list(DEFAULT_PRESETS),
         help="Style presets by name (looks expand to their members); several per category are varied across.",
@@ -106,9 +141,60 @@ class GenerateConfig(StageConfig):
             raise WorkbenchError("No preset given: pass at least one (see `workbench generate --help`).")
         if self.run_name is not None:
             validate_run_name(self.run_name)
+        if self.identity == "lora" and not self.lora:
+            raise WorkbenchError("identity=lora needs a LoRA: pass lora=FILE|FOLDER|mlflow:<run_id>.")
+        if self.identity.startswith("ip-adapter") and self.lora:
+            raise WorkbenchError(
+                f"identity={self.identity} is tuning-free and takes no LoRA: drop lora, or set identity=lora."
+            )
+        if self.ip_adapter_scale < 0:
+            raise WorkbenchError(
+                f"ip_adapter_scale={self.ip_adapter_scale} must be >= 0 (0 = off, 1 = full)."
+            )
+        if not self.model.strip():
+            raise WorkbenchError(
+                "Option model is empty: give a preset (tiny, sd15, sdxl), a hub id or a folder."
+            )
+        check_ranges(
+            self, lora_scale=(-10.0, 10.0), seed=SEED_RANGE, steps=(1, 1000), guidance_scale=(0.0, 100.0),
+            resolution=(32, 4096), batch_size=(1, MAX_BATCH_SIZE),
+        )  # fmt: skip
+        for seed in self.seeds or []:
+            if not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+                raise WorkbenchError(f"Seed {seed} in seeds must be between 0 and {SEED_RANGE[1]}.")
+        if self.seeds is not None and len(self.seeds) > MAX_COUNT:
+            raise WorkbenchError(f"seeds lists {len(self.seeds)} seeds: at most {MAX_COUNT} per batch.")
+        if not _DEVICE.fullmatch(self.device):
+            raise WorkbenchError(
+                f"Option device={self.device!r} is not a device: use auto, cpu, cuda, cuda:N, mps or xpu."
+            )
         if self.compile and self.device == "cpu":
             raise WorkbenchError(
                 "compile=true needs a CUDA device; drop it on CPU (it would only slow down)."
+            )
+
+    @property
+    def identity_method(self) -> str:
+        """The method in use: ``lora``, ``ip-adapter-face``, ``ip-adapter-faceid`` or ``none`` (base model)."""
+        if self.identity == "auto":
+            return "lora" if self.lora else "none"
+        return self.identity
+
+    def check_memory(self, family: str, resolution: int, tiny: bool = False) -> None:
+        """Refuse a pipeline call whose activations clearly exceed this machine's memory (a lower bound: SD 1.5
+        at 512 px needs about 0.5 GB per image with guidance, SDXL at 1024 px about 2 GB)."""
+        if tiny:
+            return
+        native, per_image = (1024, 2.0) if family == "sdxl" else (512, 0.5)
+        per_image *= (resolution / native) ** 2
+        images = min(self.batch_size, self.n_images)
+        need = per_image * images
+        have, where = machine_memory_gb()
+        if have and need > have:
+            raise WorkbenchError(
+                f"batch_size={self.batch_size} needs at least {need:.0f} GB per pipeline call ({family} at "
+                f"{resolution} px, about {per_image:.1f} GB per image) but {where} has {have:.0f} GB: lower "
+                "batch_size (it changes speed, not what the images show)."
             )
 
     @property

@@ -80,6 +80,7 @@ class Engine:
     lora_file: Path | None = None
     lora_sha256: str | None = None
     lora_scale: float = 1.0
+    identity: Any = None  # a tuning-free Identity (workbench.generate.identity), or None
     speed: dict[str, Any] = field(default_factory=dict)
     load_seconds: float = 0.0
     _base_scheduler: Any = None
@@ -128,6 +129,8 @@ class Engine:
             )
             kwargs["control_guidance_start"] = [c.spec.start for c in self.controls]
             kwargs["control_guidance_end"] = [c.spec.end for c in self.controls]
+        if self.identity is not None:
+            kwargs.update(self.identity.pipeline_kwargs(guidance=guidance_scale > 1))
         with torch.inference_mode():
             return list(self.pipe(**kwargs).images)
 
@@ -139,11 +142,26 @@ class Engine:
             "lora_sha256": self.lora_sha256, "lora_scale": self.lora_scale if self.lora_file else None,
             "controls": [c.record() for c in self.controls], "width": self.size, "height": self.size,
             "device": str(self.device), "dtype": str(self.dtype).removeprefix("torch."), "speed": self.speed,
+            "identity": self.identity_record(),
             "noise": "torch.Generator('cpu').manual_seed(seed), one per image",
         }  # fmt: skip
 
+    def identity_record(self) -> dict[str, Any]:
+        """The identity method of every image: the LoRA, a tuning-free adapter with its references, or none."""
+        if self.identity is not None:
+            return self.identity.record()
+        if self.lora_file is not None:
+            return {"method": "lora", "adapter": str(self.lora_file), "adapter_sha256": self.lora_sha256,
+                    "scale": self.lora_scale, "references": []}  # fmt: skip
+        return {"method": "none", "adapter": None, "adapter_sha256": None, "scale": None, "references": []}
 
-def build_engine(config: GenerateConfig, workspace: Workspace | None = None) -> Engine:
+
+def build_engine(
+    config: GenerateConfig, workspace: Workspace | None = None, *, subject: str | None = None
+) -> Engine:
+    """Load the model, ControlNets and the identity (LoRA or tuning-free adapter of ``subject``) once."""
+    from workbench.generate.identity import attach_identity
+
     workspace = workspace or Workspace.resolve()
     started = time.perf_counter()
     device = resolve_device(config.device)
@@ -164,10 +182,12 @@ def build_engine(config: GenerateConfig, workspace: Workspace | None = None) -> 
             _load_lora(pipe, lora_file, config.lora_scale)
             _load_pivotal_tokens(pipe, lora_file)
         pipe.to(device)
-        speed = apply_speed_path(pipe, config, device, size, has_lora=lora_file is not None)
+        identity = attach_identity(pipe, config, source, workspace, subject)
+        speed = apply_speed_path(pipe, config, device, size, has_lora=lora_file is not None,
+                                 has_ip_adapter=identity is not None)  # fmt: skip
     engine = Engine(
         pipe=pipe, source=source, size=size, device=device, dtype=dtype, controls=controls,
-        lora_file=lora_file, lora_sha256=sha, lora_scale=config.lora_scale, speed=speed,
+        lora_file=lora_file, lora_sha256=sha, lora_scale=config.lora_scale, identity=identity, speed=speed,
     )  # fmt: skip
     engine._base_scheduler = pipe.scheduler
     engine.load_seconds = time.perf_counter() - started
@@ -234,9 +254,19 @@ def _load_lora(pipe: Any, lora_file: Path, scale: float) -> None:
 
 
 def apply_speed_path(
-    pipe: Any, config: GenerateConfig, device: torch.device, size: int, *, has_lora: bool
+    pipe: Any,
+    config: GenerateConfig,
+    device: torch.device,
+    size: int,
+    *,
+    has_lora: bool,
+    has_ip_adapter: bool = False,
 ) -> dict:
-    """Apply the speed switches (``None`` = on with CUDA); returns what was applied, for the provenance record."""
+    """Apply the speed switches (``None`` = on with CUDA); returns what was applied, for the provenance record.
+
+    With an IP-Adapter the UNet keeps its ``IPAdapterAttnProcessor2_0`` (already SDPA): replacing its
+    processors or fusing its QKV would drop the adapter's image cross-attention.
+    """
     from diffusers.models.attention_processor import AttnProcessor2_0
 
     cuda = device.type == "cuda"
@@ -245,14 +275,15 @@ def apply_speed_path(
     slicing = cuda if config.vae_slicing is None else config.vae_slicing
     tiling = size >= 1536 if config.vae_tiling is None else config.vae_tiling
     nets = [pipe.unet, *_controlnets(pipe)]
-    for net in nets:
+    for net in nets[1:] if has_ip_adapter else nets:
         net.set_attn_processor(AttnProcessor2_0())  # PyTorch's fused SDPA kernels (flash / mem-efficient)
     if fuse:
         if has_lora:
             # Baking the LoRA in removes its extra matmuls; the adapter layers are then dropped.
             pipe.fuse_lora(lora_scale=config.lora_scale, adapter_names=[ADAPTER])
             pipe.unload_lora_weights()
-        pipe.unet.fuse_qkv_projections()
+        if not has_ip_adapter:
+            pipe.unet.fuse_qkv_projections()
         pipe.vae.fuse_qkv_projections()
     if channels_last:
         for module in [*nets, pipe.vae]:

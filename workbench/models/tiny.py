@@ -92,3 +92,68 @@ def ensure_tiny_pipeline(preset: str, cache_dir: Path) -> Path:
                 raise
     shutil.rmtree(target.parent / "tokenizer-src", ignore_errors=True)
     return target
+
+
+# -- tiny IP-Adapters (tuning-free identity) ---------------------------------------------------------------------
+TINY_IP_ADAPTER = "tiny-ip-adapter"
+
+
+def build_tiny_image_encoder() -> Any:
+    """A seeded tiny ``CLIPVisionModelWithProjection`` and its ``CLIPImageProcessor`` (plus-face style adapters)."""
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    info = json.loads((_config_dir(TINY_IP_ADAPTER) / "model.json").read_text())
+    config = _read(TINY_IP_ADAPTER, "image_encoder")
+    torch.manual_seed(info["seed"])
+    encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(**config)).eval()
+    size = config["image_size"]
+    return encoder, CLIPImageProcessor(
+        size={"shortest_edge": size}, crop_size={"height": size, "width": size}
+    )
+
+
+def build_tiny_ip_adapter(kind: str, unet: Any) -> dict[str, dict[str, torch.Tensor]]:
+    """A random IP-Adapter state dict ``{"image_proj": ..., "ip_adapter": ...}`` for ``unet``'s shape.
+
+    ``kind`` is ``ip-adapter-face`` (plain projection of CLIP image embeds) or ``ip-adapter-faceid`` (projection
+    of a face-recognition embedding). The ``ip_adapter`` keys are ``"{i}.to_k_ip.weight"`` / ``"{i}.to_v_ip.weight"``
+    with ``i`` the position of each cross-attention (``attn2``) processor in ``unet.attn_processors`` order, shaped
+    (hidden size of its block, cross-attention dim), exactly as ``load_ip_adapter`` reads the published files.
+    """
+    info = json.loads((_config_dir(TINY_IP_ADAPTER) / "model.json").read_text())
+    spec = _read(TINY_IP_ADAPTER, kind)
+    cross = int(unet.config.cross_attention_dim)
+    generator = torch.Generator("cpu").manual_seed(info["seed"])
+
+    def rand(*shape: int) -> torch.Tensor:
+        # Larger than default init on purpose: a random adapter must visibly steer the tiny UNet in tests.
+        return torch.randn(*shape, generator=generator) * info["weight_std"]
+
+    tokens = spec["num_tokens"]
+    if kind == "ip-adapter-face":
+        embed_dim = _read(TINY_IP_ADAPTER, "image_encoder")["projection_dim"]
+        image_proj = {"proj.weight": rand(tokens * cross, embed_dim), "proj.bias": rand(tokens * cross),
+                      "norm.weight": torch.ones(cross), "norm.bias": torch.zeros(cross)}  # fmt: skip
+    elif kind == "ip-adapter-faceid":
+        id_dim, hidden = spec["id_embed_dim"], spec["id_embed_dim"] * spec["mult"]
+        image_proj = {"proj.0.weight": rand(hidden, id_dim), "proj.0.bias": rand(hidden),
+                      "proj.2.weight": rand(tokens * cross, hidden), "proj.2.bias": rand(tokens * cross),
+                      "norm.weight": torch.ones(cross), "norm.bias": torch.zeros(cross)}  # fmt: skip
+    else:
+        raise ValueError(f"no tiny IP-Adapter of kind {kind!r}")
+    ip_adapter = {}
+    for index, name in enumerate(unet.attn_processors):
+        if name.endswith("attn2.processor"):
+            hidden_size = _block_width(unet, name)
+            ip_adapter[f"{index}.to_k_ip.weight"] = rand(hidden_size, cross)
+            ip_adapter[f"{index}.to_v_ip.weight"] = rand(hidden_size, cross)
+    return {"image_proj": image_proj, "ip_adapter": ip_adapter}
+
+
+def _block_width(unet: Any, processor_name: str) -> int:
+    """The channel width of the block a processor sits in (diffusers' own rule in ``_convert_ip_adapter_attn``)."""
+    widths = list(unet.config.block_out_channels)
+    if processor_name.startswith("mid_block"):
+        return widths[-1]
+    block = int(processor_name.split(".")[1])
+    return list(reversed(widths))[block] if processor_name.startswith("up_blocks") else widths[block]

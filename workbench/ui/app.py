@@ -21,6 +21,7 @@ from workbench.ui.publish import use_workspace_cache  # noqa: E402
 from workbench.ui.tabs.blindtest import BlindTestTab  # noqa: E402
 from workbench.ui.tabs.evaluate import EvaluateTab  # noqa: E402
 from workbench.ui.tabs.generate import GenerateTab  # noqa: E402
+from workbench.ui.tabs.quick import QuickTab  # noqa: E402
 from workbench.ui.tabs.runs import RunsTab  # noqa: E402
 from workbench.ui.tabs.subject import SubjectTab  # noqa: E402
 from workbench.ui.tabs.train import TrainTab  # noqa: E402
@@ -66,7 +67,7 @@ def build_app(
         GenerateTab(ctx),
         EvaluateTab(ctx),
     )
-    runs, blind = RunsTab(ctx), BlindTestTab(ctx)
+    runs, blind, quick = RunsTab(ctx), BlindTestTab(ctx), QuickTab(ctx)
     with gr.Blocks(title=title, analytics_enabled=False) as app:
         gr.Markdown(f"# {title}\nPhotos in → LoRA trained → headshots generated → scored, every step tracked in "
                     f"MLflow. {mode_line(ctx)}")  # fmt: skip
@@ -74,7 +75,7 @@ def build_app(
             picker = gr.Dropdown(label="Subject", choices=[], value=None, scale=3, elem_id="subject-picker")
             refresh = gr.Button("Refresh", scale=0, size="sm", elem_id="subject-refresh")
         tabs = {}
-        for tab in (subject_tab, train, generate, evaluate, runs, blind):
+        for tab in (subject_tab, quick, train, generate, evaluate, runs, blind):
             with gr.Tab(tab.title, id=tab.tab_id, elem_id=f"tab-{tab.tab_id}") as tabs[tab.tab_id]:
                 tab.layout()
 
@@ -87,7 +88,7 @@ def build_app(
         for fn, outputs in followers:
             picker.change(fn, inputs=picker, outputs=outputs)
         subject_tab.wire(picker)
-        for event in (train.wire(picker), generate.wire(picker), evaluate.wire(picker)):
+        for event in (quick.wire(picker), train.wire(picker), generate.wire(picker), evaluate.wire(picker)):
             for fn, outputs in followers:
                 event.then(fn, inputs=picker, outputs=outputs)
         runs.wire(tabs["runs"])
