@@ -129,28 +129,15 @@ def run_intake(
     intake of a subject runs at a time: a second one is refused with who holds the subject's lock.
     """
     with subject_lock(workspace, validate_subject_id(subject), "intake"):
-        return _run_intake(subject, config, workspace=workspace, events=events, photos=photos, now=now)
+        return _run_intake(subject, config or IntakeConfig(), workspace, events or StageEvents(), photos, now)
 
 
 def _run_intake(
-    subject: str,
-    config: IntakeConfig | None = None,
-    *,
-    workspace: Workspace,
-    events: StageEvents | None = None,
-    photos: Sequence[str | Path],
-    now: datetime | None = None,
+    subject: str, config: IntakeConfig, workspace: Workspace, events: StageEvents, photos, now
 ) -> IntakeResult:
-    """Check ``photos`` (files or folders), build the subject's aligned training set and log an intake run.
-
-    The subject's dataset is rebuilt from the photos of this call; originals of earlier calls are kept.
-    """
-    config = config or IntakeConfig()
-    events = events or StageEvents()
-    validate_subject_id(subject)
-    expired = expire_subjects(
-        workspace, now
-    )  # retention is enforced whenever the workbench takes in new data
+    """The intake itself, under the subject's lock."""
+    # Retention is enforced whenever the workbench takes in new data.
+    expired = expire_subjects(workspace, now)
     paths = collect_inputs(photos)
     if not paths:
         raise WorkbenchError("No photos given: pass photo files or folders that contain them.")
