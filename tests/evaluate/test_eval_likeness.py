@@ -51,7 +51,9 @@ def test_suite_over_a_folder_counts_missing_faces_and_reads_marks(
                         "output/c_other.png": 0.0, "output/d_blank.png": 0.0}  # fmt: skip
     assert result.metrics["provenance.ai_mark_rate"] == 0.25
     assert result.summary["likeness"]["references_from"] == {subject_with_photos: "intake"}  # not recomputed
-    assert "skipped" in result.summary["detect"]  # 2 real vs 4 generated: too few to hold any out
+    # 2 real vs 4 generated: below the minimum per side, a sentence and no detect.* number
+    assert result.summary["detect"]["too_few"].startswith("too few images for a detectability estimate")
+    assert "detect.auc" not in result.metrics
     assert list(result.table["id"])[-1] == "output/d_blank.png"  # ranking puts the faceless image last
     assert result.out_dir.is_relative_to(workspace.subject_dir(subject_with_photos))
     assert (result.out_dir / "report.html").is_file() and result.run_id

@@ -30,6 +30,20 @@ from workbench.errors import ModelNotAvailableError, WorkbenchError
 from workbench.evaluate.stats import Estimate, bootstrap_paired
 from workbench.faces import as_rgb_uint8
 
+# Below this many images of each kind the suite reports no AUC: the held-out half then has < 10 per side, an
+# AUC's standard error there is ~0.13 at chance (Hanley & McNeil 1982), and 5 vs 5 bootstraps to [1.00, 1.00].
+MIN_PER_SIDE = 20
+TOO_FEW = "too few images for a detectability estimate"
+
+
+def too_few_reason(n_real: int, n_generated: int, minimum: int = MIN_PER_SIDE) -> str | None:
+    """Why no detectability figure is reported, or None when both sides have at least ``minimum`` images."""
+    if min(n_real, n_generated) >= minimum:
+        return None
+    return (f"{TOO_FEW} ({n_real} real, {n_generated} generated; needs at least {minimum} of each so that the "
+            "held-out half has 10 per side)")  # fmt: skip
+
+
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 

@@ -13,6 +13,7 @@ and it re-runs pandas group-bys per resample (~3.6 s per metric and column at 30
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
 
-from workbench.evaluate.stats import wilson_interval
+from workbench.evaluate.stats import min_n, wilson_interval
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,11 @@ GROUP_METRICS = (
 )
 
 
+def natural_key(name: str) -> list[Any]:
+    """Sort key that orders the numbers inside a name as numbers: MST 1, 2, ..., 10 (not 1, 10, 2)."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", str(name))]
+
+
 def _mean(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.mean(np.asarray(y_true, dtype=float)))
 
@@ -56,7 +62,11 @@ def group_table(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """``{column: {"skipped": reason} | {metric: {groups, worst_group, gap, gap_ci, ratio, better, label}}}``."""
+    """``{column: {"skipped": reason} | {metric: {groups, worst_group, gap, gap_ci, ratio, better, label}}}``.
+
+    ``groups`` is in natural order (MST 1, 2, ..., 10); each group has ``est, lo, hi, n, method, too_few``, where
+    ``too_few`` says n is below the minimum of its interval method (the report then shows no number).
+    """
     alpha = (1 - confidence) / 2
     out: dict[str, Any] = {}
     for col in group_by:
@@ -96,8 +106,9 @@ def _summarise(
     # A 0/1 metric (face found, verified, usable) gets the Wilson interval, as the suite's overall rates do:
     # a bootstrap of 5 successes out of 5 gives the useless [1, 1].
     binary = bool(rows[spec.column].astype(float).isin([0.0, 1.0]).all())
+    method = "wilson" if binary else "bootstrap"
     groups = {}
-    for g in est.index:
+    for g in sorted(est.index, key=natural_key):
         e = float(est[g])
         n = int((keys == g).sum())
         if binary:
@@ -111,6 +122,8 @@ def _summarise(
             "lo": float(min(lo, e)),
             "hi": float(max(hi, e)),
             "n": n,
+            "method": method,
+            "too_few": n < min_n(method),
         }
     stacked = np.stack([boots[g] for g in est.index])
     gap_boot = stacked.max(axis=0) - stacked.min(axis=0)
@@ -119,7 +132,13 @@ def _summarise(
     worst = est.idxmin() if spec.better == "higher" else est.idxmax()
     nonneg = bool((rows[spec.column].astype(float) >= 0).all())
     ratio = float(frame.ratio()["m"]) if nonneg and float(est.max()) > 0 else float("nan")
+    ratio_note = (
+        ""
+        if nonneg and float(est.max()) > 0
+        else ("undefined for a signed metric" if not nonneg else "undefined: every group is 0")
+    )
     return {
         "label": spec.label, "better": spec.better, "groups": groups, "worst_group": str(worst),
         "gap": gap, "gap_ci": [float(min(gap_lo, gap)), float(max(gap_hi, gap))], "ratio": ratio,
+        "ratio_note": ratio_note,
     }  # fmt: skip

@@ -14,7 +14,9 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never opens a window
 import matplotlib.pyplot as plt  # noqa: E402
 
-from workbench.evaluate.stats import Estimate  # noqa: E402
+from workbench.evaluate.detect import MIN_PER_SIDE  # noqa: E402
+from workbench.evaluate.groups import natural_key  # noqa: E402
+from workbench.evaluate.stats import MIN_N, Estimate, describe, min_n  # noqa: E402
 
 if TYPE_CHECKING:
     from workbench.evaluate.suite import EvalResult, ReportFiles
@@ -85,37 +87,72 @@ def jsonable(value: Any) -> Any:
 
 
 # -- plots -----------------------------------------------------------------------------------------------------
+# Panels per row: 3 x 3.6 in x 110 dpi = 1188 px, narrow enough for the app and the notebooks.
+MAX_PLOT_COLUMNS = 3
+PANEL_SIZE = (3.6, 3.2)  # inches
+DPI = 110
+
+
 def plot_groups(groups: dict[str, Any], folder: Path) -> dict[str, Path]:
-    """One figure per grouping column: a bar per group for each metric, with its CI as error bars."""
+    """One figure per grouping column: a panel per metric, wrapped in rows, a bar per group with its CI.
+
+    A group below its minimum n gets no bar: its slot says "too few (n=...)".
+    """
     files = {}
     for col, per_metric in groups.items():
         metrics = {k: v for k, v in per_metric.items() if isinstance(v, dict) and "groups" in v}
         if not metrics:
             continue
-        fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.4), squeeze=False)
-        for ax, m in zip(axes[0], metrics.values(), strict=True):
-            names = list(m["groups"])
-            est = [m["groups"][g]["est"] for g in names]
-            err = [[e - m["groups"][g]["lo"] for g, e in zip(names, est, strict=True)],
-                   [m["groups"][g]["hi"] - e for g, e in zip(names, est, strict=True)]]  # fmt: skip
-            colours = ["#c0392b" if g == m["worst_group"] else "#4a78a8" for g in names]
-            ax.bar(range(len(names)), est, yerr=err, capsize=3, color=colours)
-            ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
-            ax.set_title(f"{m['label']}\n({m['better']} is better; red = worst)", fontsize=8)
-        fig.suptitle(f"by {col} (bars: mean, whiskers: bootstrap CI)", fontsize=9)
+        ncols = min(len(metrics), MAX_PLOT_COLUMNS)
+        nrows = math.ceil(len(metrics) / ncols)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(PANEL_SIZE[0] * ncols, PANEL_SIZE[1] * nrows),
+                                 squeeze=False)  # fmt: skip
+        for ax, m in zip(axes.flat, metrics.values(), strict=False):
+            _group_panel(ax, m)
+        for ax in list(axes.flat)[len(metrics) :]:
+            ax.remove()
+        fig.suptitle(
+            f"by {col} (bars: mean or rate, whiskers: CI; grey text: too few to estimate)", fontsize=9
+        )
         fig.tight_layout()
         path = folder / f"groups_{col}.png"
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=DPI)
         plt.close(fig)
         files[f"groups_{col}"] = path
     return files
+
+
+def _group_panel(ax, m: dict[str, Any]) -> None:
+    names = list(m["groups"])
+    shown = [g for g in names if not _too_few_group(m["groups"][g])]
+    x = [names.index(g) for g in shown]
+    est = [m["groups"][g]["est"] for g in shown]
+    err = [[e - m["groups"][g]["lo"] for g, e in zip(shown, est, strict=True)],
+           [m["groups"][g]["hi"] - e for g, e in zip(shown, est, strict=True)]]  # fmt: skip
+    colours = ["#c0392b" if g == m["worst_group"] else "#4a78a8" for g in shown]
+    if shown:
+        ax.bar(x, est, yerr=err, capsize=3, color=colours)
+    else:
+        ax.set_yticks([])  # no group has a number: an empty scale would suggest zeros
+    for i, g in enumerate(names):
+        if g not in shown:
+            ax.text(i, 0.5, f"too few\n(n={m['groups'][g]['n']})", transform=ax.get_xaxis_transform(),
+                    ha="center", va="center", fontsize=6, color="grey", rotation=90)  # fmt: skip
+    ax.set_xlim(-0.6, len(names) - 0.4)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
+    ax.set_title(f"{m['label']}\n({m['better']} is better; red = worst)", fontsize=8)
+
+
+def _too_few_group(g: dict[str, Any]) -> bool:
+    return bool(g.get("too_few")) or not math.isfinite(g["est"])
 
 
 def plot_skin_shift(result: EvalResult, path: Path) -> Path:
     t = result.table.dropna(subset=["delta_L", "delta_hue"])
     fig, ax = plt.subplots(figsize=(5, 4))
     key = next((c for c in result.config.group_by if c in t and t[c].notna().any()), None)
-    for name, part in t.groupby(t[key].astype(str)) if key else [("all", t)]:
+    parts = sorted(t.groupby(t[key].astype(str)), key=lambda kv: natural_key(kv[0])) if key else [("all", t)]
+    for name, part in parts:
         ax.scatter(part["delta_hue"], part["delta_L"], s=18, label=name, alpha=0.8)
     thr = result.config.lightening_threshold
     ax.axhline(thr, color="#c0392b", ls="--", lw=1, label=f"lightening threshold (+{thr} L*)")
@@ -156,10 +193,17 @@ def plot_likeness(result: EvalResult, path: Path) -> Path:
 
 
 # -- text ------------------------------------------------------------------------------------------------------
-def _fmt(e: Estimate | None) -> str:
-    if e is None or e.est is None or math.isnan(e.est):
-        return "n/a"
-    return f"{e.est:.3f} [{e.lo:.3f}, {e.hi:.3f}] (n={e.n})"
+def _fmt(e: Estimate | None, why_missing: str = "not measured") -> str:
+    """An estimate with its CI, or the reason there is none ("too few (n=...)", "no face found in any image")."""
+    return why_missing if e is None else describe(e, why_missing)
+
+
+def _group_cells(v: dict[str, Any]) -> str:
+    """``| n | estimate | CI | method |`` cells of one group (no number below the minimum n)."""
+    method = v.get("method", "bootstrap")
+    if _too_few_group(v):
+        return f"| {v['n']} | too few (n={v['n']}; needs {min_n(method)}) | — | {method} |"
+    return f"| {v['n']} | {v['est']:.3f} | [{v['lo']:.3f}, {v['hi']:.3f}] | {method} |"
 
 
 def to_markdown(result: EvalResult, baseline: dict[str, Any] | None, files: dict[str, Path]) -> str:
@@ -167,7 +211,9 @@ def to_markdown(result: EvalResult, baseline: dict[str, Any] | None, files: dict
     pct = int(round(cfg.confidence * 100))
     lines = [f"# Evaluation report: suite `{cfg.suite}`", "", cfg.description or "", "",
              f"Source: `{json.dumps(s.get('source', {}))}`  ", f"Images: {s['n_images']} evaluated, "
-             f"{s['n_references']} reference photos. Intervals: {pct}% (Wilson for rates, bootstrap otherwise).", ""]  # fmt: skip
+             f"{s['n_references']} reference photos. Intervals: {pct}% (Wilson for rates, bootstrap otherwise).  ",
+             f"Below {MIN_N['wilson']} images for a rate, {MIN_N['bootstrap']} for a mean or "
+             f"{MIN_PER_SIDE} per side for detectability, a figure reads \"too few (n=...)\" instead of a number.", ""]  # fmt: skip
     for section in ("likeness", "skin", "detect", "provenance", "ranking"):
         block = s.get(section)
         if not block:
@@ -176,8 +222,13 @@ def to_markdown(result: EvalResult, baseline: dict[str, Any] | None, files: dict
         if "skipped" in block:
             lines += [f"Skipped: {block['skipped']}", ""]
             continue
-        lines += ["| metric | estimate [CI] |", "|---|---|"]
-        lines += [f"| {k} | {_fmt(v)} |" for k, v in block.items() if isinstance(v, Estimate)]
+        if "too_few" in block:  # detectability below its minimum: a sentence, never a number
+            lines += [f"{block['too_few'][0].upper()}{block['too_few'][1:]}.", ""]
+            continue
+        why = block.get("why_missing", "not measured")
+        lines += ["| metric | estimate [CI] | n | CI method |", "|---|---|---|---|"]
+        lines += [f"| {k} | {_fmt(v, why)} | {v.n} | {v.method} |" for k, v in block.items()
+                  if isinstance(v, Estimate)]  # fmt: skip
         lines.append("")
         if section == "detect":
             lines += [f"Probe: {block['backend']}, trained on {block['n_train']} images, scored on "
@@ -209,13 +260,13 @@ def to_markdown(result: EvalResult, baseline: dict[str, Any] | None, files: dict
             lines += [f"Skipped: {per_metric['skipped']}", ""]
             continue
         for m in per_metric.values():
-            lines += [f"**{m['label']}** ({m['better']} is better) — worst group `{m['worst_group']}`, "
-                      f"gap {m['gap']:.3f} [{m['gap_ci'][0]:.3f}, {m['gap_ci'][1]:.3f}], ratio {m['ratio']:.3f}", "",
-                      "| group | n | estimate | CI |", "|---|---|---|---|"]  # fmt: skip
             lines += [
-                f"| {g} | {v['n']} | {v['est']:.3f} | [{v['lo']:.3f}, {v['hi']:.3f}] |"
-                for g, v in m["groups"].items()
+                _group_heading(m),
+                "",
+                "| group | n | estimate | CI | CI method |",
+                "|---|---|---|---|---|",
             ]
+            lines += [f"| {g} {_group_cells(v)}" for g, v in m["groups"].items()]
             lines.append("")
         if f"groups_{col}" in files:
             lines += [f"![by {col}](plots/groups_{col}.png)", ""]
@@ -224,8 +275,9 @@ def to_markdown(result: EvalResult, baseline: dict[str, Any] | None, files: dict
             lines += [f"![{key}](plots/{files[key].name})", ""]
     if result.checks:
         lines += ["## Checks", "", "| metric | value | min | max | passed |", "|---|---|---|---|---|"]
-        lines += [f"| {c.metric} | {c.value} | {'' if c.min is None else c.min} | {'' if c.max is None else c.max} | "
-                  f"{'yes' if c.passed else '**NO**'} |" for c in result.checks]  # fmt: skip
+        lines += [f"| {c.metric} | {'absent' if c.value is None else c.value} | {'' if c.min is None else c.min} | "
+                  f"{'' if c.max is None else c.max} | {'yes' if c.passed else '**NO**: ' + c.reason} |"
+                  for c in result.checks]  # fmt: skip
         lines.append("")
     if baseline:
         lines += [f"## Against baseline `{baseline['name']}`", "", baseline.get("notes", ""), "",
@@ -241,6 +293,27 @@ def to_markdown(result: EvalResult, baseline: dict[str, Any] | None, files: dict
             f"Timing: {timing['images']} images in {timing['seconds']:.1f} s ({timing['faces_per_second']:.1f} faces/s)."
         )
     return "\n".join(lines) + "\n"
+
+
+def _group_heading(m: dict[str, Any]) -> str:
+    """The worst group and the gap/ratio, or why there are none: a gap needs two groups above the minimum n."""
+    small = [g for g, v in m["groups"].items() if _too_few_group(v)]
+    head = f"**{m['label']}** ({m['better']} is better) — "
+    if len(m["groups"]) - len(small) < 2:
+        method = next(iter(m["groups"].values()), {}).get("method", "bootstrap")
+        return head + f"no worst group or gap: fewer than two groups have n ≥ {min_n(method)}"
+    ratio = (
+        f"ratio {m['ratio']:.3f}"
+        if math.isfinite(m["ratio"])
+        else f"ratio {m.get('ratio_note') or 'undefined'}"
+    )
+    text = head + (f"worst group `{m['worst_group']}`, gap {m['gap']:.3f} [{m['gap_ci'][0]:.3f}, "
+                   f"{m['gap_ci'][1]:.3f}], {ratio}")  # fmt: skip
+    if small:
+        text += (
+            f"; too few to estimate: {', '.join(f'`{g}`' for g in small)} (gap and worst group include them)"
+        )
+    return text
 
 
 def to_html(markdown: str) -> str:

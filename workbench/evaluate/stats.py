@@ -6,6 +6,7 @@ noisy; the interval says how much a difference between two runs or two groups ca
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -25,6 +26,35 @@ class Estimate:
 
     def to_dict(self) -> dict[str, float | int | str]:
         return asdict(self)
+
+
+# The smallest sample each kind of interval is shown for; below it the report says "too few (n=...)" instead of
+# a number (docs/evaluation.md gives the reasons). The JSON report and the flat metrics keep the number.
+MIN_N: dict[str, int] = {
+    # A 95% Wilson interval at n=9 is still ~0.55 wide at p=0.5: it cannot tell 0.5 from 0.8.
+    "wilson": 10,
+    # Below 5 values a percentile bootstrap has at most 35 distinct resamples and its interval under-covers.
+    "bootstrap": 5,
+}
+
+
+def min_n(method: str) -> int:
+    """The minimum n for an interval of ``method`` (1 for a method without one)."""
+    return MIN_N.get(method, 1)
+
+
+def too_few(e: Estimate) -> bool:
+    """Whether ``e`` rests on fewer values than its method needs (``n == 0`` counts as too few)."""
+    return e.n < min_n(e.method) or not math.isfinite(e.est)
+
+
+def describe(e: Estimate, why_missing: str = "no values to measure", digits: int = 3) -> str:
+    """``est [lo, hi]``, or why there is no number: ``why_missing`` at n=0, ``too few (n=...)`` below the minimum."""
+    if e.n == 0 or not math.isfinite(e.est):
+        return why_missing
+    if too_few(e):
+        return f"too few (n={e.n}; needs {min_n(e.method)})"
+    return f"{e.est:.{digits}f} [{e.lo:.{digits}f}, {e.hi:.{digits}f}]"
 
 
 def _nan(n: int = 0, method: str = "bootstrap") -> Estimate:

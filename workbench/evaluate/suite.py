@@ -59,6 +59,7 @@ class Check:
     min: float | None
     max: float | None
     passed: bool
+    reason: str = ""  # why it failed, in words (a missing metric says why it is missing)
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ def _evaluate(items, config: EvalConfig, ws: Workspace, subject, events: StageEv
     summary["timing"] = {"seconds": elapsed, "images": len(items), "faces_per_second": len(items) / elapsed}
     metrics["timing.faces_per_second"] = len(items) / elapsed
     return EvalResult(run_id=run_id, out_dir=out, config=config, summary=summary, metrics=metrics, table=table,
-                      groups=groups, checks=run_checks(metrics, config.thresholds))  # fmt: skip
+                      groups=groups, checks=run_checks(metrics, config.thresholds, _missing_reasons(summary)))  # fmt: skip
 
 
 def _rank(table: pd.DataFrame, config: EvalConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -337,6 +338,11 @@ def _likeness_summary(table: pd.DataFrame, refs_by_subject, config: EvalConfig, 
     missing = [s for s, r in refs_by_subject.items() if r is None]
     if missing:
         like["no_references"] = missing
+    # What the report prints in place of an estimate that has no values (never "nan").
+    if n_found == 0:
+        like["why_missing"] = "no face found in any image"
+    elif len(missing) == len(refs_by_subject):
+        like["why_missing"] = "no reference photo with a face (nothing to compare against)"
     return like
 
 
@@ -360,6 +366,10 @@ def _skin_summary(table: pd.DataFrame, ref_skin, config: EvalConfig) -> dict[str
         errors = table["mst_abs_error"].dropna()
         skin["mst_abs_error"] = bootstrap_ci(errors, **kw)
         skin["mst_exact_rate"] = wilson_interval(int((errors == 0).sum()), len(errors), conf)
+    if skin["n_measured"] == 0:
+        skin["why_missing"] = "no skin measured (no face found in any image)"
+    elif not any(ref_skin.values()):
+        skin["why_missing"] = "no reference skin measured (no face found in the subject's photos)"
     return skin
 
 
@@ -382,6 +392,11 @@ def _run_detector(items, spectra, crops, config: EvalConfig) -> dict[str, Any]:
         keep = list(range(len(items)))
         y = [0 if it.reference else 1 for it in items]
     groups = np.array([str(items[i].meta.get("subject_id")) for i in keep])
+    n_generated = int(sum(y))
+    reason = _detect.too_few_reason(len(y) - n_generated, n_generated)
+    if reason:  # no number at all: the flat detect.* metrics stay absent, and a threshold on them fails
+        return {"too_few": reason, "n_real": len(y) - n_generated, "n_generated": n_generated,
+                "min_per_side": _detect.MIN_PER_SIDE}  # fmt: skip
     try:
         if config.detector == "spectral":
             features = np.stack([spectra[i] for i in keep]) if keep else np.zeros((0, 1))
@@ -442,17 +457,35 @@ def flat_metrics(summary: dict[str, Any], groups: dict[str, Any]) -> dict[str, f
     return {k: float(v) for k, v in flat.items() if v is not None}
 
 
-def run_checks(metrics: dict[str, float], thresholds: dict[str, dict[str, float]]) -> list[Check]:
+def run_checks(
+    metrics: dict[str, float], thresholds: dict[str, dict[str, float]], missing: dict[str, str] | None = None
+) -> list[Check]:
+    """Each threshold against its flat metric; a missing or NaN metric fails, with ``missing[section]`` as why."""
     checks = []
     for name, bounds in thresholds.items():
         value = metrics.get(name)
         ok = value is not None and not math.isnan(value)
-        if ok and "min" in bounds:
-            ok = value >= bounds["min"]
-        if ok and "max" in bounds:
-            ok = value <= bounds["max"]
-        checks.append(Check(name, value, bounds.get("min"), bounds.get("max"), bool(ok)))
+        reason = ""
+        if not ok:
+            why = (missing or {}).get(name.split(".")[0], "not measured in this run")
+            reason = f"no value for {name}: {why}"
+        if ok and "min" in bounds and not value >= bounds["min"]:
+            ok, reason = False, f"{value:.3g} is below the minimum {bounds['min']}"
+        if ok and "max" in bounds and not value <= bounds["max"]:
+            ok, reason = False, f"{value:.3g} is above the maximum {bounds['max']}"
+        checks.append(Check(name, value, bounds.get("min"), bounds.get("max"), bool(ok), reason))
     return checks
+
+
+def _missing_reasons(summary: dict[str, Any]) -> dict[str, str]:
+    """Per section, why its figures may be absent (too few images, skipped, no face found)."""
+    reasons = {}
+    for section, block in summary.items():
+        if isinstance(block, dict):
+            why = block.get("too_few") or block.get("skipped") or block.get("why_missing")
+            if why:
+                reasons[section] = str(why)
+    return reasons
 
 
 def _log_mlflow(result: EvalResult) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ NO_GROUPS = (
     "No evaluation yet",
     "Pick a generation run and press Evaluate: per-group estimates with 95% CIs appear here.",
 )
-GROUP_COLUMNS = ["by", "metric", "group", "estimate", "95% CI", "n", "worst"]
+GROUP_COLUMNS = ["by", "metric", "group", "estimate", "95% CI", "n", "method", "worst"]
 
 
 def generation_runs(workspace: Workspace, viewer: Viewer, subject: str | None) -> list[tuple[str, str]]:
@@ -90,6 +91,8 @@ def headline(summary: dict[str, Any], metrics: dict[str, float]) -> str:
             f"Usable: **{ranking['usable']} of {ranking['total']}** (yield {est:.0%}, 95% CI {lo:.0%}-{hi:.0%})."
         )
     detect = summary.get("detect") or {}
+    if "too_few" in detect:
+        lines.append(f"Detector: {detect['too_few']}.")
     if "accuracy" in detect:
         est, lo, hi = _ci(detect["accuracy"])
         lines.append(f"Detector ({detect.get('backend', '?')}) accuracy on held-out images: {est:.2f} "
@@ -98,11 +101,29 @@ def headline(summary: dict[str, Any], metrics: dict[str, float]) -> str:
     for key in sorted(metrics):
         if key.startswith(("timing", "groups.")) or key.endswith((".lo", ".hi")):
             continue
-        value, lo, hi = metrics[key], metrics.get(f"{key}.lo"), metrics.get(f"{key}.hi")
-        ci = f"[{lo:.3g}, {hi:.3g}]" if lo is not None and hi is not None else ""
-        rows.append(f"| {key} | {value:.3g} | {ci} |")
-    lines.append("| metric | estimate | 95% CI |\n|---|---|---|\n" + "\n".join(rows))
+        rows.append(_headline_row(key, metrics, summary))
+    lines.append("| metric | estimate | 95% CI | n | CI method |\n|---|---|---|---|---|\n" + "\n".join(rows))
     return "\n\n".join(lines)
+
+
+def _headline_row(key: str, metrics: dict[str, float], summary: dict[str, Any]) -> str:
+    """One metric with its CI, n and method; "too few (n=...)" or the reason instead of a number or a nan."""
+    from workbench.evaluate.stats import Estimate, min_n, too_few
+
+    value, lo, hi = metrics[key], metrics.get(f"{key}.lo"), metrics.get(f"{key}.hi")
+    section, _, name = key.partition(".")
+    block = summary.get(section) if isinstance(summary.get(section), dict) else {}
+    e = block.get(name)
+    if isinstance(e, dict) and {"est", "lo", "hi", "n"} <= set(e):  # a report read back from JSON
+        e = Estimate(*(e[k] if e[k] is not None else float("nan") for k in ("est", "lo", "hi")), e["n"],
+                     e.get("method", "bootstrap"))  # fmt: skip
+    n, method = (str(e.n), e.method) if isinstance(e, Estimate) else ("", "")
+    if not math.isfinite(value):
+        return f"| {key} | {block.get('why_missing', 'not measured')} | — | {n} | {method} |"
+    if isinstance(e, Estimate) and too_few(e):
+        return f"| {key} | too few (n={e.n}; needs {min_n(e.method)}) | — | {n} | {method} |"
+    ci = f"[{lo:.3g}, {hi:.3g}]" if lo is not None and hi is not None else ""
+    return f"| {key} | {value:.3g} | {ci} | {n} | {method} |"
 
 
 def group_rows(groups: dict[str, Any]) -> pd.DataFrame:
@@ -116,10 +137,13 @@ def group_rows(groups: dict[str, Any]) -> pd.DataFrame:
             continue
         for metric, summary in per_metric.items():
             for group, e in summary.get("groups", {}).items():
+                # Below the minimum n (the report's too_few flag) a group shows no number, only its n.
+                few = bool(e.get("too_few")) or e["est"] is None or not math.isfinite(e["est"])
                 rows.append({
                     "by": column, "metric": summary.get("label", metric), "group": group,
-                    "estimate": f"{e['est']:.3g}", "95% CI": f"[{e['lo']:.3g}, {e['hi']:.3g}]", "n": e["n"],
-                    "worst": "yes" if group == summary.get("worst_group") else "",
+                    "estimate": f"too few (n={e['n']})" if few else f"{e['est']:.3g}",
+                    "95% CI": "—" if few else f"[{e['lo']:.3g}, {e['hi']:.3g}]", "n": e["n"],
+                    "method": e.get("method", ""), "worst": "yes" if group == summary.get("worst_group") else "",
                 })  # fmt: skip
     if not rows:
         return message_frame(
