@@ -15,12 +15,12 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 
-extras="ui,notebooks"
-[ $want_test = 1 ] && extras="ui,notebooks,dev"
+extras="ui,notebooks,study"
+[ $want_test = 1 ] && extras="ui,notebooks,study,dev"
 hash=$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -c1-16)
 stamp=".venv/.setup-$hash-${extras//,/-}"
 # A test set-up is a superset of the demo's: the demo accepts it as is.
-if [ ! -f "$stamp" ] && ! { [ $want_test = 0 ] && [ -f ".venv/.setup-$hash-ui-notebooks-dev" ]; }; then
+if [ ! -f "$stamp" ] && ! { [ $want_test = 0 ] && [ -f ".venv/.setup-$hash-ui-notebooks-study-dev" ]; }; then
   echo "setup: installing the workbench [$extras] (first time: a few minutes)"
   # constraints.txt pins torch==2.13.0: without it pip pulls several GB of CUDA wheels.
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[$extras]" 2>&1 \

@@ -31,13 +31,14 @@ class Kind:
 KINDS: dict[str, Kind] = {
     "train": Kind("experiments/train", (".yaml", ".yml"), "training recipe"),
     "sweeps": Kind("experiments/sweeps", (".yaml", ".yml"), "sweep"),
+    "studies": Kind("experiments/studies", (".yaml", ".yml"), "study"),
     "suites": Kind("eval/suites", (".yaml", ".yml"), "eval suite"),
     "testsets": Kind("eval/testsets", (".yaml", ".yml"), "test set"),
     "baselines": Kind("eval/baselines", (".json",), "baseline"),
 }
 
 # The kind a stage's ``from_yaml`` looks in when given a bare name (``--recipe sdxl-fast``).
-STAGE_KINDS: dict[str, str] = {"train": "train", "sweep": "sweeps", "eval": "suites"}
+STAGE_KINDS: dict[str, str] = {"train": "train", "sweep": "sweeps", "study": "studies", "eval": "suites"}
 
 
 def builtin_dir(kind: str) -> Path:

@@ -73,6 +73,9 @@ class StageEvents:
     def run_finished(self, stage: str, run_id: str, status: str) -> None:
         """The run ended: FINISHED, FAILED or KILLED."""
 
+    def validated(self, stage: str, step: int, metrics: dict[str, float]) -> None:
+        """The stage measured itself mid-run (the trainer's validation every N steps): what pruners listen to."""
+
     def should_stop(self) -> bool:
         return self._stop.is_set()
 

@@ -12,6 +12,7 @@ Heavy stage code is imported only when a command runs, so ``workbench --help`` s
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import inspect
 import os
@@ -27,7 +28,20 @@ from workbench.errors import MissingDependencyError, WorkbenchError
 from workbench.stage import STAGE_SPECS
 
 # The order is the order of `workbench --help`; stage commands are the names in STAGE_SPECS.
-COMMANDS: tuple[str, ...] = ("demo", "quick", "intake", "forget", "train", "generate", "eval", "compare", "runs", "sweep", "study", "ui")
+COMMANDS: tuple[str, ...] = (
+    "demo",
+    "quick",
+    "intake",
+    "forget",
+    "train",
+    "generate",
+    "eval",
+    "compare",
+    "runs",
+    "sweep",
+    "study",
+    "ui",
+)
 FUNCTIONS: dict[str, str] = {  # function command -> "module:function"
     "demo": "workbench.cli.demo:demo",
     "quick": "workbench.cli.quick:quick",
@@ -155,7 +169,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _quiet_libraries()
     if not argv or argv[0] not in COMMANDS:
-        build_parser().parse_args(argv or ["--help"])  # prints help, or the "invalid choice" error
+        if argv and not argv[0].startswith("-"):  # a mistyped command: one line, like every other bad input
+            close = difflib.get_close_matches(argv[0], COMMANDS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            choices = ", ".join(COMMANDS)
+            print(f"error: '{argv[0]}' is not a command{hint}: choose from {choices}.", file=sys.stderr)
+            return 2
+        build_parser().parse_args(argv or ["--help"])  # prints help (or argparse's own error for a bad flag)
         return 2
     name, rest = argv[0], argv[1:]
     try:
@@ -163,11 +183,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_stage_command(name, rest)
         return _run_function_command(name, rest)
     except (WorkbenchError, MissingDependencyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C, or a stage stopped on request (its run ends KILLED)
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def one_line(message: str) -> str:
+    """An error stays one line on stderr even when it quotes input that holds a newline ('alice\\n')."""
+    return message.strip().replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _run_function_command(name: str, argv: list[str]) -> int:

@@ -19,7 +19,7 @@ def study(
     method x group, CIs over identities) is logged to the study's parent run.
 
     Args:
-        file: Study YAML file, e.g. experiments/studies/ladder-two-loras.yaml.
+        file: A built-in study by name (ladder-two-loras) or a study YAML file (see experiments/studies/).
         address: Ray cluster to run on (default: $RAY_ADDRESS, else a local Ray started for this command).
         num_cpus: CPUs of the local Ray (default: all).
         json: Print the result (report included) as JSON.

@@ -215,45 +215,50 @@ def to_markdown(result: EvalResult, baseline: dict[str, Any] | None, files: dict
              f"Below {MIN_N['wilson']} images for a rate, {MIN_N['bootstrap']} for a mean or "
              f"{MIN_PER_SIDE} per side for detectability, a figure reads \"too few (n=...)\" instead of a number.", ""]  # fmt: skip
     for section in ("likeness", "skin", "detect", "provenance", "ranking"):
-        block = s.get(section)
-        if not block:
-            continue
-        lines += [f"## {section.capitalize()}", ""]
-        if "skipped" in block:
-            lines += [f"Skipped: {block['skipped']}", ""]
-            continue
-        if "too_few" in block:  # detectability below its minimum: a sentence, never a number
-            lines += [f"{block['too_few'][0].upper()}{block['too_few'][1:]}.", ""]
-            continue
-        why = block.get("why_missing", "not measured")
-        lines += ["| metric | estimate [CI] | n | CI method |", "|---|---|---|---|"]
-        lines += [f"| {k} | {_fmt(v, why)} | {v.n} | {v.method} |" for k, v in block.items()
-                  if isinstance(v, Estimate)]  # fmt: skip
-        lines.append("")
-        if section == "detect":
-            lines += [f"Probe: {block['backend']}, trained on {block['n_train']} images, scored on "
-                      f"{block['n_test']} held-out images (disjoint).", ""]  # fmt: skip
-        if section == "skin":
-            for sid, ref in (block.get("reference") or {}).items():
-                if ref:
-                    lines.append(f"- reference skin of `{sid}`: L* {ref['L']:.1f}, h* {ref['hue']:.1f}°, "
-                                 f"ITA {ref['ita']:.1f}°, MST {ref['mst']}")  # fmt: skip
-            lines.append("")
-        if section == "ranking":
-            lines += ["| rank | image | score | usable | why not |", "|---|---|---|---|---|"]
-            lines += [f"| {i + 1} | {r['id']} | {r['score']:.3f} | {'yes' if r['usable'] else 'no'} | {r['reasons']} |"
-                      for i, r in enumerate(block["top"])]  # fmt: skip
-            lines.append("")
+        if s.get(section):
+            lines += _section_lines(section, s[section])
     if s.get("human"):
-        lines += [
-            "## Human blind test",
-            "",
-            "```json",
-            json.dumps(jsonable(s["human"]), indent=2, default=str)[:4000],
-            "```",
-            "",
-        ]
-    lines += ["## By group", ""]
+        human = json.dumps(jsonable(s["human"]), indent=2, default=str)[:4000]
+        lines += ["## Human blind test", "", "```json", human, "```", ""]
+    lines += _group_lines(result, files) + _check_lines(result) + _baseline_lines(baseline)
+    timing = s.get("timing", {})
+    if timing:
+        lines.append(f"Timing: {timing['images']} images in {timing['seconds']:.1f} s "
+                     f"({timing['faces_per_second']:.1f} faces/s).")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _section_lines(section: str, block: dict[str, Any]) -> list[str]:
+    lines = [f"## {section.capitalize()}", ""]
+    if "skipped" in block:
+        return lines + [f"Skipped: {block['skipped']}", ""]
+    if "too_few" in block:  # detectability below its minimum: a sentence, never a number
+        return lines + [f"{block['too_few'][0].upper()}{block['too_few'][1:]}.", ""]
+    why = block.get("why_missing", "not measured")
+    lines += ["| metric | estimate [CI] | n | CI method |", "|---|---|---|---|"]
+    lines += [
+        f"| {k} | {_fmt(v, why)} | {v.n} | {v.method} |" for k, v in block.items() if isinstance(v, Estimate)
+    ]
+    lines.append("")
+    if section == "detect":
+        lines += [f"Probe: {block['backend']}, trained on {block['n_train']} images, scored on "
+                  f"{block['n_test']} held-out images (disjoint).", ""]  # fmt: skip
+    if section == "skin":
+        for sid, ref in (block.get("reference") or {}).items():
+            if ref:
+                lines.append(f"- reference skin of `{sid}`: L* {ref['L']:.1f}, h* {ref['hue']:.1f}°, "
+                             f"ITA {ref['ita']:.1f}°, MST {ref['mst']}")  # fmt: skip
+        lines.append("")
+    if section == "ranking":
+        lines += ["| rank | image | score | usable | why not |", "|---|---|---|---|---|"]
+        lines += [f"| {i + 1} | {r['id']} | {r['score']:.3f} | {'yes' if r['usable'] else 'no'} | {r['reasons']} |"
+                  for i, r in enumerate(block["top"])]  # fmt: skip
+        lines.append("")
+    return lines
+
+
+def _group_lines(result: EvalResult, files: dict[str, Path]) -> list[str]:
+    lines = ["## By group", ""]
     for col, per_metric in result.groups.items():
         lines += [f"### {col}", ""]
         if "skipped" in per_metric:
@@ -273,26 +278,29 @@ def to_markdown(result: EvalResult, baseline: dict[str, Any] | None, files: dict
     for key in ("skin_shift", "likeness_hist"):
         if key in files:
             lines += [f"![{key}](plots/{files[key].name})", ""]
-    if result.checks:
-        lines += ["## Checks", "", "| metric | value | min | max | passed |", "|---|---|---|---|---|"]
-        lines += [f"| {c.metric} | {'absent' if c.value is None else c.value} | {'' if c.min is None else c.min} | "
-                  f"{'' if c.max is None else c.max} | {'yes' if c.passed else '**NO**: ' + c.reason} |"
-                  for c in result.checks]  # fmt: skip
-        lines.append("")
-    if baseline:
-        lines += [f"## Against baseline `{baseline['name']}`", "", baseline.get("notes", ""), "",
-                  "| metric | baseline | current | delta |", "|---|---|---|---|"]  # fmt: skip
-        for name, row in baseline["metrics"].items():
-            cur = "n/a" if row["current"] is None else f"{row['current']:.3f}"
-            delta = "n/a" if row["delta"] is None else f"{row['delta']:+.3f}"
-            lines.append(f"| {name} | {row['baseline']} | {cur} | {delta} |")
-        lines.append("")
-    timing = s.get("timing", {})
-    if timing:
-        lines.append(
-            f"Timing: {timing['images']} images in {timing['seconds']:.1f} s ({timing['faces_per_second']:.1f} faces/s)."
-        )
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _check_lines(result: EvalResult) -> list[str]:
+    if not result.checks:
+        return []
+    lines = ["## Checks", "", "| metric | value | min | max | passed |", "|---|---|---|---|---|"]
+    lines += [f"| {c.metric} | {'absent' if c.value is None else c.value} | {'' if c.min is None else c.min} | "
+              f"{'' if c.max is None else c.max} | {'yes' if c.passed else '**NO**: ' + c.reason} |"
+              for c in result.checks]  # fmt: skip
+    return lines + [""]
+
+
+def _baseline_lines(baseline: dict[str, Any] | None) -> list[str]:
+    if not baseline:
+        return []
+    lines = [f"## Against baseline `{baseline['name']}`", "", baseline.get("notes", ""), "",
+             "| metric | baseline | current | delta |", "|---|---|---|---|"]  # fmt: skip
+    for name, row in baseline["metrics"].items():
+        cur = "n/a" if row["current"] is None else f"{row['current']:.3f}"
+        delta = "n/a" if row["delta"] is None else f"{row['delta']:+.3f}"
+        lines.append(f"| {name} | {row['baseline']} | {cur} | {delta} |")
+    return lines + [""]
 
 
 def _group_heading(m: dict[str, Any]) -> str:
