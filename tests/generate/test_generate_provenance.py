@@ -129,3 +129,15 @@ def test_regenerate_refuses_an_image_without_parameters(workspace, tmp_path):
     assert read_provenance(path)["ai_generated"] is False
     with pytest.raises(WorkbenchError, match="no workbench generation parameters"):
         regenerate(path, workspace)
+
+
+def test_a_workspace_lora_is_recorded_relative_and_regenerates(workspace, subject, tiny_lora):
+    import shutil
+
+    inside = workspace.lora_dir(subject, "train-copied")  # a LoRA where training puts it
+    shutil.copytree(tiny_lora, inside)
+    config = GenerateConfig(lora=str(inside), presets=["low-key"], count=1, **FAST)
+    path = run_generate(subject, config, workspace=workspace).images[0]
+    params = read_provenance(path)["parameters"]
+    assert params["lora"] == f"subjects/{subject}/loras/train-copied/pytorch_lora_weights.safetensors"
+    assert np.array_equal(_pixels(regenerate(path, workspace)), _pixels(path))

@@ -97,3 +97,16 @@ def test_intake_enforces_retention(two_subjects, workspace, tmp_path):
                         now=later)  # fmt: skip
     assert [r["subject_id"] for r in result.expired] == [GONE]
     assert not workspace.subject_dir(GONE).exists()
+
+
+def test_a_later_intake_keeps_the_subjects_retention_unless_it_sets_one(two_subjects, workspace, tmp_path):
+    photos = [tmp_path / "g.jpg"]
+    run_intake("short-lived", IntakeConfig(retention_days=7), workspace=workspace, photos=photos)
+    run_intake("short-lived", IntakeConfig(), workspace=workspace, photos=photos)  # used to reset it to 30
+    assert workspace.read_subject("short-lived")["retention_days"] == 7
+    run_intake("short-lived", IntakeConfig(retention_days=3), workspace=workspace, photos=photos)
+    record = workspace.read_subject("short-lived")
+    created = datetime.fromisoformat(record["created_at"])
+    assert record["retention_days"] == 3
+    assert datetime.fromisoformat(record["expires_at"]) == created + timedelta(days=3)
+    assert workspace.read_subject(KEPT)["retention_days"] is None  # 0 = kept until forgotten

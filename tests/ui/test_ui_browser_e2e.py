@@ -210,3 +210,35 @@ def test_whole_flow_in_a_real_browser(served: str, browser, tmp_path: Path) -> N
     _shot(page, "quick")
 
     assert not offsite, f"the page tried to reach other hosts: {sorted(set(offsite))[:5]}"
+    _forget_leaves_no_photo_bytes(photos, tmp_path)
+
+
+def _forget_leaves_no_photo_bytes(photos: list[Path], tmp_path: Path) -> None:
+    """After intake through the browser, forget every subject: no file the app, the stages or the tracking
+    store wrote (workspace, Gradio's upload cache, the temp folder) holds a photo's or a face crop's bytes."""
+    import hashlib
+
+    from workbench.workspace.lifecycle import forget_subject
+
+    workspace = Workspace.resolve()
+    subjects = workspace.subjects()
+    assert subjects, "the browser flow made no subject"
+    secrets = [p.read_bytes() for p in photos]
+    for subject in subjects:
+        secrets += [f.read_bytes() for f in workspace.subject_dir(subject).rglob("*")
+                    if f.is_file() and f.suffix.lower() in (".jpg", ".jpeg", ".png")]  # fmt: skip
+    hashes = {hashlib.sha256(b).hexdigest() for b in secrets}
+    for subject in subjects:
+        forget_subject(subject, workspace)
+    # The app points Gradio's upload cache into the workspace (a machine-wide /tmp/gradio may hold other runs').
+    upload_cache = Path(os.environ["GRADIO_TEMP_DIR"])
+    assert upload_cache.is_relative_to(workspace.root)
+    places = [workspace.root, tmp_path / "mlflow.db", tmp_path / "mlruns", upload_cache]
+    leaks = []
+    for place in places:
+        files = [place] if place.is_file() else (list(place.rglob("*")) if place.is_dir() else [])
+        for f in (f for f in files if f.is_file()):
+            data = f.read_bytes()
+            if hashlib.sha256(data).hexdigest() in hashes or any(b in data for b in secrets if len(b) > 256):
+                leaks.append(f)
+    assert not leaks, f"forget left the subject's photo bytes in: {leaks[:5]}"

@@ -355,11 +355,9 @@ def regenerate(
         raise WorkbenchError(
             f"{png_path} has no workbench generation parameters (was it made by the workbench?)."
         )
-    if (
-        params.get("lora")
-        and Path(params["lora"]).is_file()
-        and sha256_file(Path(params["lora"])) != params.get("lora_sha256")
-    ):
+    # The LoRA is recorded relative to the workspace (which may have moved since).
+    lora = str(workspace.absolute(params["lora"])) if params.get("lora") else None
+    if lora and Path(lora).is_file() and sha256_file(Path(lora)) != params.get("lora_sha256"):
         raise WorkbenchError(f"The LoRA {params['lora']} changed since the image was made (sha256 differs).")
     for control in params.get("controls", []):
         ref = control["reference"]
@@ -377,7 +375,7 @@ def regenerate(
         check_references(workspace, params["subject"], identity["references"])
     speed = params.get("speed", {})
     config = GenerateConfig(
-        model=params["model"], lora=params.get("lora"),
+        model=params["model"], lora=lora,
         identity=spec.get("identity", "auto"), ip_adapter=spec.get("ip_adapter", "auto"),
         ip_adapter_weight=spec.get("ip_adapter_weight"), image_encoder=spec.get("image_encoder"),
         ip_adapter_scale=spec.get("ip_adapter_scale", 0.7), references=spec.get("references", []),

@@ -78,6 +78,7 @@ class Engine:
     dtype: torch.dtype
     controls: list[Control] = field(default_factory=list)
     lora_file: Path | None = None
+    lora_record: str | None = None  # how provenance names the LoRA: relative to the workspace when inside it
     lora_sha256: str | None = None
     lora_scale: float = 1.0
     identity: Any = None  # a tuning-free Identity (workbench.generate.identity), or None
@@ -138,7 +139,7 @@ class Engine:
         """The parts of the provenance record that the engine decides."""
         return {
             "model": self.source.spec, "model_kind": self.source.kind, "model_location": self.source.location,
-            "family": self.source.family, "lora": str(self.lora_file) if self.lora_file else None,
+            "family": self.source.family, "lora": self.lora_record,
             "lora_sha256": self.lora_sha256, "lora_scale": self.lora_scale if self.lora_file else None,
             "controls": [c.record() for c in self.controls], "width": self.size, "height": self.size,
             "device": str(self.device), "dtype": str(self.dtype).removeprefix("torch."), "speed": self.speed,
@@ -151,7 +152,7 @@ class Engine:
         if self.identity is not None:
             return self.identity.record()
         if self.lora_file is not None:
-            return {"method": "lora", "adapter": str(self.lora_file), "adapter_sha256": self.lora_sha256,
+            return {"method": "lora", "adapter": self.lora_record, "adapter_sha256": self.lora_sha256,
                     "scale": self.lora_scale, "references": []}  # fmt: skip
         return {"method": "none", "adapter": None, "adapter_sha256": None, "scale": None, "references": []}
 
@@ -188,6 +189,7 @@ def build_engine(
     engine = Engine(
         pipe=pipe, source=source, size=size, device=device, dtype=dtype, controls=controls,
         lora_file=lora_file, lora_sha256=sha, lora_scale=config.lora_scale, identity=identity, speed=speed,
+        lora_record=workspace.relative(lora_file) if lora_file else None,  # a moved workspace keeps its names
     )  # fmt: skip
     engine._base_scheduler = pipe.scheduler
     engine.load_seconds = time.perf_counter() - started
