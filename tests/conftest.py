@@ -13,9 +13,14 @@ import matplotlib
 import mlflow
 import numpy as np
 import pytest
+from hypothesis import settings
 from PIL import Image
 
 from workbench.workspace import CACHE_ENV_VAR, ENV_VAR, Workspace
+
+# Property tests draw the same examples on every run (a CI failure can be replayed) and keep no database.
+settings.register_profile("workbench", derandomize=True, database=None)
+settings.load_profile("workbench")
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ re-running the same sweep file continues the same study: finished and pruned tri
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -117,6 +118,9 @@ class SweepResult:
     storage: str
     rows: list[dict[str, Any]]  # every finished/pruned trial of the study (earlier runs' included)
     ran: int  # trials run by this call
+    errors: list[str] = dataclasses.field(
+        default_factory=list
+    )  # why trials of this call failed, one line each
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -304,15 +308,16 @@ def run_sweep(
     parent_id = _parent_run(client, experiment_id, config, sweep_id)
     status = "FAILED"
     try:
+        errors = []
         if todo:
-            _tune(config, workspace, storage, study_name, todo, uri, parent_id, address, num_cpus,
-                  folder, os.environ.get(EXPERIMENT_ENV_VAR, DEFAULT_EXPERIMENT), base)  # fmt: skip
+            errors = _tune(config, workspace, storage, study_name, todo, uri, parent_id, address, num_cpus,
+                           folder, os.environ.get(EXPERIMENT_ENV_VAR, DEFAULT_EXPERIMENT), base)  # fmt: skip
         rows = _rows(
             client, experiment_id, optuna.load_study(study_name=study_name, storage=storage), sweep_id
         )
         _log_table(client, parent_id, rows)
         status = "FINISHED"
-        return SweepResult(parent_id, sweep_id, study_name, str(journal), rows, todo)
+        return SweepResult(parent_id, sweep_id, study_name, str(journal), rows, todo, errors)
     except KeyboardInterrupt:
         status = "KILLED"
         raise
@@ -321,7 +326,7 @@ def run_sweep(
 
 
 def _tune(config, workspace, storage, study_name, todo, uri, parent_id, address, num_cpus, folder, experiment,
-          base) -> None:  # fmt: skip
+          base) -> list[str]:  # fmt: skip
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
@@ -370,6 +375,11 @@ def _tune(config, workspace, storage, study_name, todo, uri, parent_id, address,
     )
     results = tuner.fit()
     _mark_pruned(results)
+    # A failed trial's error arrives wrapped in Ray's traceback; its last line is the workbench's sentence.
+    return [
+        next((line for line in reversed(str(e).splitlines()) if line.strip()), repr(e))
+        for e in results.errors
+    ]
 
 
 def _mark_pruned(results) -> None:

@@ -64,7 +64,11 @@ def test_every_stage_command_forget_and_sweep_print_one_json_document(tmp_path, 
                           "n_boot=20", "metrics=likeness,skin,provenance,ranking")  # fmt: skip
     assert evaluation["run_id"] and evaluation["metrics"]
     sweep = run_json("sweep", str(_sweep_file(tmp_path)))
-    assert len(sweep["rows"]) == 1
+    assert len(sweep["rows"]) == 1 and sweep["errors"] == []
+    # A trial that fails is reported and fails the command, never silently missing from the table.
+    unmeasured = _sweep_file(tmp_path, metric="face_distance")  # the tiny preset finds no face to measure
+    failed = run_json("sweep", str(unmeasured), status=1)
+    assert failed["rows"] == [] and "was not measured" in failed["errors"][0]
     forget = run_json("forget", SUBJECT)
     assert forget["subject_id"] == SUBJECT and forget["found"]
     assert all(run_json.seen_links[:-1]), "MLflow's links should have gone to stderr"  # forget ends no run
@@ -93,11 +97,11 @@ def test_prints_of_subprocesses_do_not_reach_stdout_either():
         assert line in done.stderr
 
 
-def _sweep_file(tmp_path):
+def _sweep_file(tmp_path, metric: str = "train_loss"):
     recipe = tmp_path / "tiny-fast.yaml"
     recipe.write_text("stage: train\nmodel: tiny\nregister_model: false\n" + "".join(
         f"{item.replace('=', ': ', 1)}\n" for item in FAST_TRAIN if "prompts" not in item))  # fmt: skip
-    sweep = tmp_path / "sweep.yaml"
+    sweep = tmp_path / f"sweep-{metric}.yaml"
     sweep.write_text(f"stage: sweep\nsubject_id: {SUBJECT}\nrecipe: {recipe}\ngrid: {{rank: [4]}}\n"
-                     "images_per_cell: 1\ngenerate_steps: 2\n")  # fmt: skip
+                     f"images_per_cell: 1\ngenerate_steps: 2\nmetric: {metric}\n")  # fmt: skip
     return sweep

@@ -57,7 +57,11 @@ def test_forget_erases_files_runs_and_artifacts(two_subjects, workspace, tmp_pat
 
     assert report["found"] and report["runs_deleted"] == [gone.run_id] and report["files_removed"] >= 5
     assert report["models_deleted"] == [f"registered-model:lora-{GONE}"]
-    assert report["artifact_files_removed"] >= 5 and report["remaining"] == {"files": 0, "runs": 0}
+    assert report["artifact_files_removed"] >= 5 and report["remaining"] == {
+        "files": 0,
+        "runs": 0,
+        "models": 0,
+    }
     assert not workspace.subject_dir(GONE).exists() and not artifact_dir.exists()
     assert _runs_of(GONE) == []
     with pytest.raises(mlflow.exceptions.MlflowException):
@@ -87,7 +91,7 @@ def test_retention_expires_subjects(two_subjects, workspace, capsys):
     assert "No subject has expired" in capsys.readouterr().out
     assert main(["forget", KEPT, "--json", "--workspace", str(workspace.root)]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["subject_id"] == KEPT and report["remaining"] == {"files": 0, "runs": 0}
+    assert report["subject_id"] == KEPT and report["remaining"] == {"files": 0, "runs": 0, "models": 0}
     assert workspace.subjects() == []
 
 

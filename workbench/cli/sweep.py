@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from workbench.cli.output import print_json, stdout_to_stderr
 
 
@@ -44,4 +46,6 @@ def sweep(
                 "  "
                 + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
             )
-    return 0
+    for error in result.errors:  # a failed trial is not silently missing from the table
+        print(f"error: a trial failed: {error}", file=sys.stderr)
+    return 1 if result.errors else 0

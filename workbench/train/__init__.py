@@ -12,7 +12,8 @@ from workbench.config import parse_overrides
 from workbench.train.config import TrainConfig
 
 if TYPE_CHECKING:
-    from workbench.train.run import TrainResult, registered_model_name, run_train
+    from workbench.train.run import TrainResult, run_train
+    from workbench.workspace.loras import registered_model_name
 
 __all__ = ["TrainConfig", "TrainResult", "parse_overrides", "registered_model_name", "run_train"]
 

@@ -27,7 +27,7 @@ from workbench.train import export, trainer, validation
 from workbench.train.config import TrainConfig
 from workbench.workspace import Workspace
 from workbench.workspace.locks import run_lock
-from workbench.workspace.loras import LoraRun, find_resumable, lora_run
+from workbench.workspace.loras import LoraRun, find_resumable, lora_run, registered_model_name
 
 log = logging.getLogger(__name__)
 METRIC_FLUSH_STEPS = 10  # MLflow writes are batched: one SQLite transaction per 10 steps, not per step
@@ -50,11 +50,6 @@ class TrainResult(StageResult):
 
     def to_dict(self) -> dict[str, Any]:
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
-
-
-def registered_model_name(subject: str) -> str:
-    """The MLflow registry name of a subject's LoRAs (one version per training run)."""
-    return subject
 
 
 def run_train(

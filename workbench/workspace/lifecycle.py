@@ -21,6 +21,8 @@ import os
 import shlex
 import shutil
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -29,6 +31,7 @@ from urllib.parse import unquote, urlparse
 from workbench.errors import WorkbenchError
 from workbench.tracking import SUBJECT_TAG
 from workbench.workspace import Workspace, validate_subject_id
+from workbench.workspace.loras import registered_model_name
 
 BACKEND_ENV_VAR = "WORKBENCH_BACKEND_STORE_URI"  # team mode: the server's database, for `mlflow gc`
 PUBLISHED = "published"  # ui-cache/published/<subject>/: the app's copies of a subject's images
@@ -50,7 +53,7 @@ def forget_subject(subject_id: str, workspace: Workspace | str | Path | None = N
     report["app_copies_removed"] = _forget_app_copies(subject_id, ws, digests)
     report["found"] = bool(files or report["runs_deleted"] or report["app_copies_removed"])
     report["remaining"] = _remaining(subject_id, ws, report["runs_deleted"])
-    if report["remaining"]["files"] or report["remaining"]["runs"]:
+    if any(report["remaining"].values()):
         raise WorkbenchError(
             f"Subject '{subject_id}' could not be erased completely ({report['remaining']}): check file "
             "permissions in the workspace and that no other process holds the tracking store open."
@@ -108,7 +111,7 @@ def _forget_tracking(subject_id: str, ws: Workspace) -> dict:
     import mlflow
     from mlflow.entities import ViewType
 
-    client = mlflow.MlflowClient(uri)
+    client = mlflow.MlflowClient(uri, registry_uri=uri)  # explicit: never the process's global store
     experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
     runs = _subject_runs(client, experiments, subject_id)
     run_ids = {r.info.run_id for r in runs}
@@ -142,11 +145,19 @@ def _purge(uri: str, run_ids: list[str], logged_models: list[str]) -> dict:
     if not backend:  # a server whose database this machine cannot reach: say what the operator must run
         command = ["mlflow", "gc", "--backend-store-uri", "<the server's database URI>", *args]
         return {"purged": False, "purge_command": shlex.join(command)}
-    from mlflow.cli import gc
-
     if server:
         args += ["--tracking-uri", uri]  # resolves the server's mlflow-artifacts: locations
-    gc.main([*args, "--backend-store-uri", backend], standalone_mode=False)  # the public CLI, in-process
+    # A child process: `mlflow gc` in this one would set the global tracking URI (and export it) to the one it
+    # read from the environment when mlflow.cli was first imported, sending later calls to a stale store.
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    done = subprocess.run([sys.executable, "-m", "mlflow", "gc", *args, "--backend-store-uri", backend],
+                          env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise WorkbenchError(
+            f"The runs were deleted but `mlflow gc` could not purge them ({last}): run it by hand: "
+            f"{shlex.join(['mlflow', 'gc', *args, '--backend-store-uri', '<the database URI>'])}"
+        )
     db = _sqlite_path(backend)
     if db is not None:
         with closing(sqlite3.connect(db)) as connection:
@@ -185,7 +196,7 @@ def _forget_models(client, experiments: list[str], run_ids: set[str], subject_id
         mine = [v for v in versions if v.run_id in run_ids or v.tags.get(SUBJECT_TAG) == subject_id]
         if (
             model.tags.get(SUBJECT_TAG) == subject_id
-            or subject_id in model.name
+            or model.name == registered_model_name(subject_id)  # exact: "ann" must not take "joanna"'s
             or (mine and len(mine) == len(versions))
         ):
             client.delete_registered_model(model.name)  # deletes the versions and their tags with it
@@ -194,7 +205,20 @@ def _forget_models(client, experiments: list[str], run_ids: set[str], subject_id
         for version in mine:
             client.delete_model_version(model.name, version.version)
             removed.append(f"model-version:{model.name}/{version.version}")
+    for name, version in _models_naming(client, subject_id):  # e.g. a version whose model row went first
+        client.delete_model_version(name, version)
+        removed.append(f"model-version:{name}/{version}")
     return removed, logged
+
+
+def _models_naming(client, subject_id: str) -> list[tuple[str, str]]:
+    """(model name, version) of every model version still named after or tagged with the subject."""
+    try:
+        versions = _all_pages(lambda token: client.search_model_versions(page_token=token))
+    except Exception:  # noqa: BLE001 - a store without a registry has no versions
+        return []
+    return [(v.name, v.version) for v in versions
+            if v.name == registered_model_name(subject_id) or v.tags.get(SUBJECT_TAG) == subject_id]  # fmt: skip
 
 
 def _all_pages(search) -> list:
@@ -287,18 +311,20 @@ def _count_files(folder: Path) -> tuple[int, int]:
 
 
 def _remaining(subject_id: str, ws: Workspace, deleted: list[str]) -> dict:
-    """What a fresh look still finds: files in the subject's folder, runs tagged with it (deleted or not)."""
+    """What a fresh look still finds: files in the subject's folder, runs tagged with it (deleted or not),
+    model versions named after or tagged with it."""
     from workbench.tracking import tracking_uri
 
     files, _ = _count_files(ws.subjects_dir / subject_id)
-    runs = 0
+    runs = models = 0
     uri = tracking_uri(ws)
     db = _sqlite_path(uri)
     if db is None or db.exists():
         import mlflow
         from mlflow.entities import ViewType
 
-        client = mlflow.MlflowClient(uri)
+        client = mlflow.MlflowClient(uri, registry_uri=uri)
         experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
         runs = len(_subject_runs(client, experiments, subject_id))
-    return {"files": files, "runs": runs}
+        models = len(_models_naming(client, subject_id))
+    return {"files": files, "runs": runs, "models": models}

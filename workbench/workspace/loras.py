@@ -89,6 +89,11 @@ class LoraRun:
         return lora_identity(self.weights)
 
 
+def registered_model_name(subject: str) -> str:
+    """The MLflow registry name of a subject's LoRAs (one version per training run)."""
+    return subject
+
+
 def lora_run(workspace: Workspace, subject: str, run_name: str) -> LoraRun:
     return LoraRun(workspace.lora_dir(subject, run_name))
 
