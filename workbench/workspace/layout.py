@@ -42,23 +42,21 @@ _SUBJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 def validate_subject_id(subject_id: str) -> str:
-    # fullmatch, not match: `$` also matches before a trailing newline, which would name a folder "alice\n".
-    if not isinstance(subject_id, str) or not _SUBJECT_ID.fullmatch(subject_id):
-        raise WorkbenchError(
-            f"Subject id {subject_id!r} is not valid: use 1-64 letters, digits, '-' or '_' "
-            "(it names a folder, so no spaces or slashes)."
-        )
-    return subject_id
+    return _folder_name(subject_id, "Subject id", "it names a folder, so no spaces or slashes")
 
 
 def validate_run_name(run_name: str) -> str:
     """A run name names a folder under the subject's: the same rule as subject ids (no '..', no '/')."""
-    if not isinstance(run_name, str) or not _SUBJECT_ID.fullmatch(run_name):
-        raise WorkbenchError(
-            f"Run name {run_name!r} is not valid: use 1-64 letters, digits, '-' or '_' "
-            "(it names a folder inside the subject's, so no spaces, slashes or '..')."
-        )
-    return run_name
+    return _folder_name(
+        run_name, "Run name", "it names a folder inside the subject's, so no spaces, slashes or '..'"
+    )
+
+
+def _folder_name(value: str, what: str, why: str) -> str:
+    # fullmatch, not match: `$` also matches before a trailing newline, which would name a folder "alice\n".
+    if not isinstance(value, str) or not _SUBJECT_ID.fullmatch(value):
+        raise WorkbenchError(f"{what} {value!r} is not valid: use 1-64 letters, digits, '-' or '_' ({why}).")
+    return value
 
 
 @dataclass(frozen=True)
