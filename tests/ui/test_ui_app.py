@@ -74,8 +74,9 @@ def _train(app: gr.Blocks, subject: str, recipe: str, changes: dict, extra: str)
     for status, _note, _loss, _likeness in tab.on_train(
         subject, recipe, extra, *widgets, request, lambda *a, **k: None
     ):
-        if "step 1 of" in status and not cancelled:
-            cancelled = tab.on_cancel(request) or True  # Cancel, once the first step is shown
+        # Cancel once a step is shown: the watcher polls every 0.5 s, so the first one seen may be step 3.
+        if re.search(r"step \d+ of", status) and not cancelled:
+            cancelled = tab.on_cancel(request) or True
     assert tab.ctx.jobs.running("local", "train") is None
     run_id = status.split("MLflow run `")[1].split("`")[0]
     return status, run_id
