@@ -17,13 +17,14 @@ from workbench.ui.handlers import evaluate as E
 from workbench.ui.handlers import generate as G
 from workbench.ui.handlers import subject as S
 from workbench.ui.handlers import train as T
+from workbench.ui.handlers.common import StageJob
 from workbench.ui.jobs import Tick
 from workbench.ui.sessions import Viewer
 from workbench.workspace.generations import ImageRecord
 
 
-def _train_job() -> T.TrainJob:
-    return T.TrainJob("alice", T.train_config("tiny-demo", {}), lambda events: None)
+def _train_job() -> StageJob:
+    return StageJob("alice", T.train_config("tiny-demo", {}), lambda events: None)
 
 
 def test_train_status_while_running_and_when_done(workspace) -> None:

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 import pandas as pd
 
+from workbench.stage import StageEvents
 from workbench.ui import runs as R
 from workbench.ui.jobs import Tick
 from workbench.workspace import Workspace
 
-UNITS = {"img": "images"}  # plurals of the stages' progress units that are not just unit + "s"
+UNITS = {"img": "images"}
+
+
+@dataclass(frozen=True)
+class StageJob:
+    """What a tab's button starts: the subject, the config it runs with (if any) and the call the job thread
+    makes with the stage events."""
+
+    subject: str
+    config: Any
+    call: Callable[[StageEvents], Any]  # plurals of the stages' progress units that are not just unit + "s"
 
 
 def message_frame(state: str, hint: str) -> pd.DataFrame:

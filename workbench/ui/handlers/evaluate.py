@@ -10,9 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.stage import StageEvents
 from workbench.ui import forms
-from workbench.ui.handlers.common import message_frame, stopped_text
+from workbench.ui.handlers.common import StageJob, message_frame, stopped_text
 from workbench.ui.jobs import Tick
 from workbench.ui.sessions import Viewer
 from workbench.workspace import Workspace
@@ -45,17 +44,10 @@ def fill(suite: str | None) -> dict[str, Any]:
     return forms.form_values(suite_config(suite), forms.EVAL_FIELDS)
 
 
-@dataclass(frozen=True)
-class EvalJob:
-    subject: str
-    config: Any  # EvalConfig
-    call: Callable[[StageEvents], Any]
-
-
 def start_eval(
     workspace: Workspace, viewer: Viewer, subject: str | None, run: str | None, suite: str | None,
     values: dict[str, Any],
-) -> EvalJob:  # fmt: skip
+) -> StageJob:  # fmt: skip
     from workbench.errors import WorkbenchError
     from workbench.evaluate import run_eval
     from workbench.ui.blindtest import answers_path
@@ -70,7 +62,7 @@ def start_eval(
     if "human" in config.metrics and not config.human_answers and answers.is_file():
         config = config.replace(human_answers=str(answers))  # the Blind test tab's answers
     call = lambda events: run_eval(subject, config, workspace=workspace, events=events, images=run)  # noqa: E731
-    return EvalJob(subject, config, call)
+    return StageJob(subject, config, call)
 
 
 def _ci(estimate: Any) -> tuple[float, float, float]:
@@ -174,7 +166,7 @@ class EvalView:
     ranked: list[tuple[str, str]] = field(default_factory=list)
 
 
-def view(workspace: Workspace, job: EvalJob, tick: Tick, publish: Callable[[Path], str]) -> EvalView:
+def view(workspace: Workspace, job: StageJob, tick: Tick, publish: Callable[[Path], str]) -> EvalView:
     if not tick.done:
         p = tick.progress
         step = f"{p.done} of {p.total} {p.unit}" if p else "loading the images and the face models"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from workbench.errors import WorkbenchError
 from workbench.stage import StageEvents
-from workbench.ui.handlers.common import stopped_text
+from workbench.ui.handlers.common import StageJob, stopped_text
 from workbench.ui.handlers.subject import check_uploads
 from workbench.ui.jobs import Tick
 from workbench.ui.publish import Publisher, discard_uploads
@@ -21,17 +20,10 @@ NOT_STARTED = (
 METHODS = ("ip-adapter-face", "ip-adapter-faceid")
 
 
-@dataclass(frozen=True)
-class QuickJob:
-    subject: str
-    config: Any  # QuickConfig
-    call: Callable[[StageEvents], Any]
-
-
 def start_quick(
     workspace: Workspace, viewer: Viewer, name: str | None, photo: str | None, model: str, method: str,
     presets: list[str] | None, count: int,
-) -> QuickJob:  # fmt: skip
+) -> StageJob:  # fmt: skip
     """Check the upload and the name (nothing written yet); the call runs the whole one-selfie flow."""
     from workbench.quick import QuickConfig, run_quick
 
@@ -53,7 +45,7 @@ def start_quick(
             if subject in workspace.subjects():
                 viewer.claim(workspace, subject)
 
-    return QuickJob(subject, config, call)
+    return StageJob(subject, config, call)
 
 
 @dataclass(frozen=True)
@@ -63,7 +55,7 @@ class QuickView:
     download: str | None = None
 
 
-def view(workspace: Workspace, job: QuickJob, tick: Tick, publish: Publisher) -> QuickView:
+def view(workspace: Workspace, job: StageJob, tick: Tick, publish: Publisher) -> QuickView:
     """The headshots saved so far (each as soon as it is on disk); at the end the latency and the scores."""
     shown = [(publish(workspace.generation_dir(job.subject, r.params["run"]) / r.file), f"seed {r.seed}")
              for r in tick.items]  # fmt: skip

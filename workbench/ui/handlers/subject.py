@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.stage import StageEvents
-from workbench.ui.handlers.common import message_frame
+from workbench.ui.handlers.common import StageJob, message_frame
 from workbench.ui.publish import discard_uploads
 from workbench.ui.sessions import Viewer
 from workbench.workspace import Workspace
@@ -74,13 +73,7 @@ def check_uploads(
     return paths
 
 
-@dataclass(frozen=True)
-class IntakeJob:
-    subject: str
-    call: Callable[[StageEvents], Any]  # what the job thread runs
-
-
-def start_intake(workspace: Workspace, viewer: Viewer, name: str, files: list[str] | None) -> IntakeJob:
+def start_intake(workspace: Workspace, viewer: Viewer, name: str, files: list[str] | None) -> StageJob:
     """Check the uploads and the name (nothing written yet); the returned call runs intake and claims the subject."""
     from workbench.intake import IntakeConfig, run_intake
 
@@ -97,7 +90,7 @@ def start_intake(workspace: Workspace, viewer: Viewer, name: str, files: list[st
             if subject in workspace.subjects():
                 viewer.claim(workspace, subject)
 
-    return IntakeJob(subject, call)
+    return StageJob(subject, None, call)
 
 
 def photo_rows(result: Any) -> list[dict[str, Any]]:

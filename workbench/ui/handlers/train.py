@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from workbench.stage import StageEvents
 from workbench.ui import forms
 from workbench.ui import runs as R
 from workbench.ui.choices import NO_RECIPE
-from workbench.ui.handlers.common import final_state, stopped_text
+from workbench.ui.handlers.common import StageJob, final_state, stopped_text
 from workbench.ui.jobs import Tick
 from workbench.ui.sessions import Viewer
 from workbench.workspace import Workspace
@@ -43,23 +41,16 @@ def train_config(recipe: str | None, values: dict[str, Any], extra: str = "") ->
     return forms.apply(recipe_config(recipe), values, forms.parse_extra(extra))
 
 
-@dataclass(frozen=True)
-class TrainJob:
-    subject: str
-    config: Any  # TrainConfig
-    call: Callable[[StageEvents], Any]  # what the job thread runs
-
-
 def start_train(
     workspace: Workspace, viewer: Viewer, subject: str | None, recipe: str | None, values: dict[str, Any],
     extra: str = "",
-) -> TrainJob:  # fmt: skip
+) -> StageJob:  # fmt: skip
     """Check the subject and build the config (errors surface before any thread starts)."""
     from workbench.train import run_train
 
     subject = viewer.require(workspace, subject)
     config = train_config(recipe, values, extra)
-    return TrainJob(
+    return StageJob(
         subject, config, lambda events: run_train(subject, config, workspace=workspace, events=events)
     )
 
@@ -86,7 +77,7 @@ def curves(workspace: Workspace, run_id: str | None) -> tuple[pd.DataFrame | Non
     return tuple(None if frame.empty else frame for frame in frames)  # type: ignore[return-value]
 
 
-def view(workspace: Workspace, job: TrainJob, tick: Tick) -> TrainView:
+def view(workspace: Workspace, job: StageJob, tick: Tick) -> TrainView:
     """What the tab shows at one tick of the watcher (re-raises the stage's error once it failed)."""
     loss, likeness = curves(workspace, tick.run_id)
     where = f"Training `{job.subject}` on `{job.config.model}`"
