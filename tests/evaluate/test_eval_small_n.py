@@ -97,7 +97,7 @@ def test_group_plot_fits_the_app_and_small_groups_get_no_bar(tmp_path):
 # -- detectability --------------------------------------------------------------------------------------------
 def _detector_items(n_real: int, n_generated: int) -> tuple[list[Item], list[np.ndarray]]:
     rng = np.random.default_rng(0)
-    items = [Item(f"r{i}", None, meta={"subject_id": "s"}, reference=True) for i in range(n_real)]
+    items = [Item(f"r{i}", None, meta={"subject_id": "s"}, role="holdout") for i in range(n_real)]
     items += [Item(f"a{i}", None, meta={"subject_id": "s"}) for i in range(n_generated)]
     # Generated spectra carry a bump at high frequency (the up-sampling trace): easy, so the AUC is high.
     spectra = [rng.normal(0, 1, 32) + (3.0 * (np.arange(32) > 24) if not it.reference else 0) for it in items]
@@ -149,7 +149,8 @@ def test_a_run_without_faces_gives_reasons_not_nan(workspace, subject_with_photo
         assert "nan" not in text.lower() and "n/a" not in text
     assert "| centroid_distance | no face found in any image | 0 | bootstrap |" in md
     assert "| face_found_rate | too few (n=3; needs 10) | 3 | wilson |" in md
-    assert "Too few images for a detectability estimate (2 real, 3 generated" in md
+    assert "Too few images for a detectability estimate (0 real, 3 generated" in md
+    assert "held-out photos, never the training photos" in md
     assert not result.passed and "too few images" in result.checks[0].reason
     headline = E.headline(result.summary, result.metrics)
     assert "nan" not in headline.lower() and "no face found in any image" in headline

@@ -193,6 +193,9 @@ def plot_likeness(result: EvalResult, path: Path) -> Path:
 
 
 # -- text ------------------------------------------------------------------------------------------------------
+# The summary's sections in report order; each holds Estimates (and counts, notes) or says why it has none.
+REPORT_SECTIONS = ("likeness", "backends", "copy_paste", "skin", "geometry", "retouch", "detect", "provenance",
+                   "ranking")  # fmt: skip
 def _fmt(e: Estimate | None, why_missing: str = "not measured") -> str:
     """An estimate with its CI, or the reason there is none ("too few (n=...)", "no face found in any image")."""
     return why_missing if e is None else describe(e, why_missing)
@@ -214,7 +217,7 @@ def to_markdown(result: EvalResult, baseline: dict[str, Any] | None, files: dict
              f"{s['n_references']} reference photos. Intervals: {pct}% (Wilson for rates, bootstrap otherwise).  ",
              f"Below {MIN_N['wilson']} images for a rate, {MIN_N['bootstrap']} for a mean or "
              f"{MIN_PER_SIDE} per side for detectability, a figure reads \"too few (n=...)\" instead of a number.", ""]  # fmt: skip
-    for section in ("likeness", "skin", "detect", "provenance", "ranking"):
+    for section in REPORT_SECTIONS:
         if s.get(section):
             lines += _section_lines(section, s[section])
     if s.get("human"):
@@ -322,6 +325,52 @@ def _group_heading(m: dict[str, Any]) -> str:
             f"; too few to estimate: {', '.join(f'`{g}`' for g in small)} (gap and worst group include them)"
         )
     return text
+
+
+# -- tables for notebooks and the app (pandas, the same wording as the Markdown report) ---------------------------
+def group_frame(groups: dict[str, Any], column: str):
+    """One row per (metric, group) of ``groups[column]``: n and the CI method always; "too few (n=...)" instead of
+    a number below the minimum n; groups in numeric order."""
+    import pandas as pd
+
+    per_metric = groups.get(column, {})
+    if "skipped" in per_metric:
+        return pd.DataFrame([{"metric": "(none)", "group": column, "estimate [CI]": per_metric["skipped"]}])
+    rows = []
+    for m in per_metric.values():
+        if not isinstance(m, dict) or "groups" not in m:
+            continue
+        for group, e in m["groups"].items():
+            method = e.get("method", "bootstrap")
+            text = (f"too few (n={e['n']}; needs {min_n(method)})" if _too_few_group(e)
+                    else f"{e['est']:.3f} [{e['lo']:.3f}, {e['hi']:.3f}]")  # fmt: skip
+            rows.append({"metric": m["label"], "group": group, "n": e["n"], "CI method": method,
+                         "estimate [CI]": text, "worst": group == m["worst_group"]})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def summary_frame(summary: dict[str, Any], sections: tuple[str, ...] | None = None):
+    """Every headline estimate as a row: section, metric, estimate [CI] (or why there is none), n, CI method."""
+    import pandas as pd
+
+    rows = []
+    for section in sections or REPORT_SECTIONS:
+        block = summary.get(section) or {}
+        if "too_few" in block or "skipped" in block:
+            rows.append({"section": section, "metric": "(all)", "estimate [CI]": block.get("too_few") or
+                         f"skipped: {block['skipped']}", "n": None, "CI method": None})  # fmt: skip
+            continue
+        why = block.get("why_missing", "not measured")
+        rows += [{"section": section, "metric": k, "estimate [CI]": _fmt(v, why), "n": v.n, "CI method": v.method}
+                 for k, v in block.items() if isinstance(v, Estimate)]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def checks_frame(checks: list[Any]):
+    import pandas as pd
+
+    return pd.DataFrame([{"metric": c.metric, "value": c.value, "min": c.min, "max": c.max, "passed": c.passed,
+                          "why not": c.reason} for c in checks])  # fmt: skip
 
 
 def to_html(markdown: str) -> str:

@@ -21,9 +21,10 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.evaluate import detect as _detect
-from workbench.evaluate.analyse import FaceAnalysis, analyse, backend_for, list_images, load_image
+from workbench.evaluate.analyse import FaceAnalysis, analyse, backend_for, list_images
 from workbench.evaluate.config import EvalConfig
 from workbench.evaluate.groups import group_table
+from workbench.evaluate.items import Item, items_from_dataset, items_from_folder
 from workbench.evaluate.likeness import (
     References,
     likeness,
@@ -36,18 +37,7 @@ from workbench.evaluate.stats import Estimate, bootstrap_ci, wilson_interval
 from workbench.intake.dataset import accepted_originals
 from workbench.stage import Progress, StageEvents, StageResult, tracked_stage
 from workbench.workspace import Workspace
-from workbench.workspace.generations import GenerationRun, find_generation
-
-
-@dataclass
-class Item:
-    """One image to evaluate: where it is, its metadata and whether it is a reference photo."""
-
-    id: str
-    load: Any  # () -> np.ndarray
-    path: Path | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-    reference: bool = False
+from workbench.workspace.generations import find_generation
 
 
 @dataclass(frozen=True)
@@ -86,53 +76,6 @@ class EvalResult(StageResult):
     @property
     def passed(self) -> bool:
         return all(c.passed for c in self.checks)
-
-
-# -- gathering -------------------------------------------------------------------------------------------------
-def items_from_folder(images: Path, subject: str | None, references: list[Path]) -> list[Item]:
-    outputs = _generation_items(images, subject) or [
-        Item(f"output/{p.relative_to(images)}", _loader(p), p, {"subject_id": subject or "subject"})
-        for p in list_images(images)
-    ]
-    if not outputs:
-        raise WorkbenchError(
-            f"No images in {images}: point --images at a generation run or a folder of PNG/JPEG."
-        )
-    refs = [Item(f"reference/{p.name}", _loader(p), p, {"subject_id": subject or "subject"}, reference=True)
-            for p in references]  # fmt: skip
-    return refs + outputs
-
-
-def _generation_items(run_dir: Path, subject: str | None) -> list[Item]:
-    """The images a generation run recorded in its manifest (never its contact sheet), with their presets."""
-    items = []
-    for record in GenerationRun(run_dir).records():  # the producer's reader: torn lines, resumed indices
-        path = run_dir / record.file
-        if path.is_file():
-            meta = {
-                "subject_id": subject or "subject",
-                "preset": "+".join(record.presets),
-                "seed": record.seed,
-            }
-            items.append(Item(f"output/{record.file}", _loader(path), path, meta))
-    return items
-
-
-def items_from_dataset(ds) -> list[Item]:
-    items = []
-    columns = [c for c in ds.column_names if c != "image"]
-    for i in range(len(ds)):
-        row = ds[i]
-        meta = {c: row[c] for c in columns}
-        meta.setdefault("subject_id", f"row{i}")
-        path = getattr(row["image"], "filename", None)
-        items.append(Item(Path(path).name if path else f"row{i:05d}", (lambda r=row: np.asarray(r["image"].convert("RGB"))),
-                          Path(path) if path else None, meta, reference=meta.get("role") == "reference"))  # fmt: skip
-    return items
-
-
-def _loader(path: Path):
-    return lambda: load_image(path)
 
 
 # -- the run ---------------------------------------------------------------------------------------------------
@@ -182,7 +125,9 @@ def _gather(
         raise WorkbenchError("Nothing to evaluate: pass images (a folder or generation run) or a test set.")
     # The photos intake accepted, not every upload: rejected ones may show someone else, or be unreadable.
     references = accepted_originals(ws, subject) if subject else []
-    return items_from_folder(folder, subject, references), {"images": str(folder), "subject": subject}
+    holdout = list_images(ws.holdout_dir(subject)) if subject and ws.holdout_dir(subject).is_dir() else []
+    source = {"images": str(folder), "subject": subject, "holdout_photos": len(holdout)}
+    return items_from_folder(folder, subject, references, holdout), source
 
 
 def _evaluate(items, config: EvalConfig, ws: Workspace, subject, events: StageEvents, run_id: str, out: Path):
@@ -246,7 +191,7 @@ def _analyse_all(items: list[Item], config: EvalConfig, events: StageEvents):
                 spectra.append(_detect.azimuthal_spectrum(image, config.spectrum_size))
             else:
                 crops.append(_detect._clip_crop(image, 224))
-        if "provenance" in config.metrics and item.path is not None and not item.reference:
+        if "provenance" in config.metrics and item.path is not None and item.output:
             # The generate stage's own reader: one definition of the mark for writing and for checking.
             from workbench.generate.provenance import read_provenance
 
@@ -261,12 +206,13 @@ def _measure(items, analyses, config: EvalConfig, ws: Workspace, subject: str | 
     backend = backend_for(config.face_backend)
     rows = [_row(item, a, config, backend, refs_by_subject.get(str(item.meta["subject_id"])),
                  ref_skin.get(str(item.meta["subject_id"])))
-            for item, a in zip(items, analyses, strict=True) if not item.reference]  # fmt: skip
+            for item, a in zip(items, analyses, strict=True) if item.output]  # fmt: skip
     table = pd.DataFrame(rows)
     for col in ("face_found", "verified"):
         if col in table:
             table[col] = table[col].astype(float)
-    summary: dict[str, Any] = {"n_images": len(table), "n_references": sum(it.reference for it in items)}
+    summary: dict[str, Any] = {"n_images": len(table), "n_references": sum(it.reference for it in items),
+                               "n_holdout": sum(it.holdout for it in items)}  # fmt: skip
     if "likeness" in config.metrics:
         summary["likeness"] = _likeness_summary(table, refs_by_subject, config, backend)
     if "skin" in config.metrics:
@@ -388,12 +334,15 @@ def _run_detector(items, spectra, crops, config: EvalConfig) -> dict[str, Any]:
         labels = [str(it.meta.get("label", "")).lower() for it in items]
         keep = [i for i, lab in enumerate(labels) if lab in ("real", "ai")]
         y = [int(labels[i] == "ai") for i in keep]
-    else:  # subject mode: the subject's photos are the real class, the outputs the generated one
-        keep = list(range(len(items)))
-        y = [0 if it.reference else 1 for it in items]
+    else:  # subject mode: held-out photos are the real class (never the training photos), outputs the generated
+        keep = [i for i, it in enumerate(items) if not it.reference]
+        y = [0 if items[i].holdout else 1 for i in keep]
     groups = np.array([str(items[i].meta.get("subject_id")) for i in keep])
     n_generated = int(sum(y))
     reason = _detect.too_few_reason(len(y) - n_generated, n_generated)
+    if reason and "label" not in items[0].meta and len(y) == n_generated:
+        reason += ("; the real side is the subject's held-out photos, never the training photos: run intake with "
+                   "holdout=N to keep some out of training")  # fmt: skip
     if reason:  # no number at all: the flat detect.* metrics stay absent, and a threshold on them fails
         return {"too_few": reason, "n_real": len(y) - n_generated, "n_generated": n_generated,
                 "min_per_side": _detect.MIN_PER_SIDE}  # fmt: skip
@@ -434,7 +383,9 @@ def _provenance_summary(items, provenance, config: EvalConfig) -> dict[str, Any]
 def flat_metrics(summary: dict[str, Any], groups: dict[str, Any]) -> dict[str, float]:
     """Every estimate as ``section.name`` (its CI as ``.lo`` / ``.hi``), plus group gaps and ratios."""
     flat: dict[str, float] = {"n_images": summary["n_images"], "n_references": summary["n_references"]}
-    for section in ("likeness", "skin", "detect", "provenance", "ranking"):
+    from workbench.evaluate.report import REPORT_SECTIONS
+
+    for section in REPORT_SECTIONS:
         for key, value in (summary.get(section) or {}).items():
             if isinstance(value, int) and not isinstance(
                 value, bool

@@ -35,6 +35,11 @@ class IntakeConfig(StageConfig):
         "dlib", help="Face detector/landmarks/embedding backend (dlib ships in packages and works offline)."
     )
     detect_max_side: int = field(800, help="Photos are downscaled to this long side for face detection.")
+    holdout: int = field(
+        0,
+        help="Keep the last N accepted photos (in the order given) out of training: the evaluation's unseen "
+        "real photos of the subject (copy-paste check, the detector's real side).",
+    )
     max_megapixels: float = field(80.0, help="Larger images are refused as possible decompression bombs.")
     # -- privacy ------------------------------------------------------------------------------------------------
     retention_days: int | None = field(
@@ -121,7 +126,7 @@ class IntakeConfig(StageConfig):
         )
         check_ranges(
             self, crop_scale=(0.8, 4.0), detect_max_side=(64, 10_000), max_megapixels=(0.01, 1000.0),
-            retention_days=(0, 36_500), other_face_min_score=(0.0, 1.0), other_face_ratio=(0.0, 10.0),
+            retention_days=(0, 36_500), holdout=(0, 100), other_face_min_score=(0.0, 1.0), other_face_ratio=(0.0, 10.0),
             max_upscale=(0.01, 100.0), min_sharpness=(0.0, None), min_brightness=(0.0, 1.0),
             max_brightness=(0.0, 1.0), max_clipped=(0.0, 1.0), min_eye_contrast=(0.0, None),
             max_mouth_open=(0.0, None), min_eye_open=(0.0, None), max_colour_cast=(0.0, None),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -208,12 +209,16 @@ def _check_all(paths: list[Path], ws: Workspace, subject: str, config: IntakeCon
         results.append(_process(path, ws, subject, config, backend, hashes))
         events.progress(Progress("intake", done, len(paths), unit="photo", message=path.name))
     _check_one_person(results, config, backend)  # before anything is written: it may stop the intake
+    held = _holdout_indices(results, config.holdout)
     writer = DatasetWriter(ws.dataset_dir(subject))
     reports: list[PhotoReport] = []
     embeddings: list[np.ndarray] = []
     try:
-        for report, crop, row, embedding in results:
-            if crop is not None and report["accepted"]:
+        _clear_holdout(ws, subject)
+        for index, (report, crop, row, embedding) in enumerate(results):
+            if index in held:
+                report["holdout"] = _store_holdout(ws, subject, report)
+            elif crop is not None and report["accepted"]:
                 report["crop"] = writer.add(crop, row)
                 embeddings.append(embedding)
             reports.append(PhotoReport.from_dict(report))
@@ -223,6 +228,32 @@ def _check_all(paths: list[Path], ws: Workspace, subject: str, config: IntakeCon
         writer.abort()
         raise
     return reports, embeddings, findings, dataset_dir
+
+
+def _holdout_indices(results: list, n: int) -> set[int]:
+    """The last ``n`` accepted photos; at least one accepted photo must remain to train on."""
+    accepted = [i for i, r in enumerate(results) if r[1] is not None and r[0]["accepted"]]
+    if n and n >= len(accepted):
+        raise WorkbenchError(
+            f"holdout={n} would keep all {len(accepted)} accepted photos out of training: add photos or lower "
+            "holdout (a few held-out photos out of 10-20 is typical)."
+        )
+    return set(accepted[len(accepted) - n :]) if n else set()
+
+
+def _clear_holdout(ws: Workspace, subject: str) -> None:
+    """The held-out set is rebuilt by each intake, like the dataset."""
+    shutil.rmtree(ws.holdout_dir(subject), ignore_errors=True)
+
+
+def _store_holdout(ws: Workspace, subject: str, report: dict) -> str:
+    """A byte-identical copy of a held-out original in ``holdout/`` (evaluation reads it; training never does)."""
+    folder = ws.holdout_dir(subject)
+    folder.mkdir(parents=True, exist_ok=True)
+    source = ws.subject_dir(subject) / report["original"]
+    target = folder / source.name
+    shutil.copyfile(source, target)
+    return str(target.relative_to(ws.subject_dir(subject)))
 
 
 def _check_one_person(results: list, config: IntakeConfig, backend) -> None:

@@ -5,6 +5,7 @@ Layout (everything of one subject lives under ``subjects/<id>/`` so it can be fo
     <workspace>/
       subjects/<id>/subject.json      who, when, identifier token, retention
       subjects/<id>/originals/        uploads, byte-identical
+      subjects/<id>/holdout/          held-out photos: never trained on; the eval's unseen real photos
       subjects/<id>/intake/           per-photo report, embeddings
       subjects/<id>/dataset/          aligned crops + metadata.jsonl (HF imagefolder)
       subjects/<id>/loras/<run>/      adapters and checkpoints
@@ -100,6 +101,9 @@ class Workspace:
 
     def dataset_dir(self, subject_id: str) -> Path:
         return self.subject_path(subject_id, "dataset")
+
+    def holdout_dir(self, subject_id: str) -> Path:
+        return self.subject_path(subject_id, "holdout")
 
     def intake_dir(self, subject_id: str) -> Path:
         return self.subject_path(subject_id, "intake")
