@@ -1,7 +1,7 @@
 """Faces per second through the evaluation suite on CPU (goal: >= 4).
 
 Runs the skin-tone-ladder suite (likeness + skin + ranking + per-group CIs) over the counterfactual ladder
-with mirrored copies (2 portraits x 10 swatches x 2 + 2 references = 42 images at 384 px), after one warm-up
+with mirrored copies (8 people x (10 swatches x 2 + 1 reference + 1 holdout) = 176 images at 384 px), after one warm-up
 run that builds the ladder and loads the dlib models. Reports the suite's own timing (load, detect once,
 embed, skin, rank, group CIs) and the end-to-end time including report, plots and MLflow logging.
 

@@ -92,7 +92,9 @@ def sample_photo_set(folder: Path) -> list[Path]:
         "brighter.jpg": ImageEnhance.Brightness(base.crop((32, 32, 480, 480))).enhance(1.15),
         # Given last, so intake's holdout=1 keeps it out of training: the eval's unseen photo of the subject.
         "holdout-cool-light.jpg": _white_balance(
-            base.rotate(-5, resample=Image.Resampling.BICUBIC, fillcolor=(40, 40, 40)).crop((24, 8, 472, 456)),
+            base.rotate(-5, resample=Image.Resampling.BICUBIC, fillcolor=(40, 40, 40)).crop(
+                (24, 8, 472, 456)
+            ),
             (0.94, 1.0, 1.07),
         ),
     }

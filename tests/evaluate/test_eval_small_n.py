@@ -95,24 +95,36 @@ def test_group_plot_fits_the_app_and_small_groups_get_no_bar(tmp_path):
 
 
 # -- detectability --------------------------------------------------------------------------------------------
-def _detector_items(n_real: int, n_generated: int) -> tuple[list[Item], list[np.ndarray]]:
+def _detector_items(n_real: int, n_generated: int) -> tuple[list[Item], dict]:
+    """Held-out "photos" (smooth noise) vs "generated" copies that carry a 2x nearest-neighbour up-sampling trace."""
+    from workbench.evaluate.detect import detector_input
+
     rng = np.random.default_rng(0)
-    items = [Item(f"r{i}", None, meta={"subject_id": "s"}, role="holdout") for i in range(n_real)]
-    items += [Item(f"a{i}", None, meta={"subject_id": "s"}) for i in range(n_generated)]
-    # Generated spectra carry a bump at high frequency (the up-sampling trace): easy, so the AUC is high.
-    spectra = [rng.normal(0, 1, 32) + (3.0 * (np.arange(32) > 24) if not it.reference else 0) for it in items]
-    return items, spectra
+    items = [Item(f"r{i}", None, meta={"subject_id": f"s{i % 4}"}, role="holdout") for i in range(n_real)]
+    items += [Item(f"a{i}", None, meta={"subject_id": f"s{i % 4}"}) for i in range(n_generated)]
+    inputs = {}
+    for it in items:
+        if it.holdout:
+            image = (rng.normal(128, 20, (128, 128, 3))).clip(0, 255).astype(np.uint8)
+        else:
+            image = (
+                np.repeat(np.repeat(rng.normal(128, 20, (64, 64, 3)), 2, 0), 2, 1)
+                .clip(0, 255)
+                .astype(np.uint8)
+            )
+        inputs[it.id] = detector_input(it.id, image, None, size=128, source=it.meta["subject_id"])
+    return items, inputs
 
 
 def test_demo_sized_detectability_says_too_few_and_reports_no_number():
-    items, spectra = _detector_items(5, 5)  # the demo subject: 5 photos vs 5 generated images
+    items, inputs = _detector_items(1, 6)  # the demo subject: 1 held-out photo vs 6 generated images
     summary = {
-        "n_images": 5,
-        "n_references": 5,
-        "detect": _run_detector(items, spectra, [], EvalConfig(n_boot=50)),
+        "n_images": 6,
+        "n_references": 6,
+        "detect": _run_detector(items, inputs, EvalConfig(n_boot=50)),
     }
     detect = summary["detect"]
-    assert detect["too_few"].startswith("too few images for a detectability estimate (5 real, 5 generated")
+    assert detect["too_few"].startswith("too few images for a detectability estimate (1 real, 6 generated")
     metrics = flat_metrics(summary, {})
     assert "detect.auc" not in metrics and "detect.accuracy" not in metrics  # absent, not NaN
     check = run_checks(metrics, {"detect.auc": {"max": 0.9}}, {"detect": detect["too_few"]})[0]
@@ -123,13 +135,15 @@ def test_demo_sized_detectability_says_too_few_and_reports_no_number():
     assert "Too few images for a detectability estimate" in md and "1.00" not in md
 
 
-def test_detectability_at_the_minimum_reports_an_auc_with_a_bootstrap_ci():
-    items, spectra = _detector_items(MIN_PER_SIDE, MIN_PER_SIDE)
-    detect = _run_detector(items, spectra, [], EvalConfig(n_boot=100))
-    assert isinstance(detect["auc"], Estimate) and detect["auc"].method == "bootstrap"
-    assert detect["auc"].lo <= detect["auc"].est <= detect["auc"].hi and detect["n_test"] == MIN_PER_SIDE
-    assert "detect.auc" in flat_metrics({"n_images": 1, "n_references": 1, "detect": detect}, {})
-    assert "too_few" in _run_detector(*_detector_items(MIN_PER_SIDE - 1, 40), [], EvalConfig(n_boot=10))
+def test_detectability_at_the_minimum_reports_an_auc_with_a_delong_ci():
+    items, inputs = _detector_items(MIN_PER_SIDE, MIN_PER_SIDE)
+    detect = _run_detector(items, inputs, EvalConfig(n_boot=100, detector_permutations=20))
+    assert isinstance(detect["auc"], Estimate) and detect["auc"].method in ("delong", "newcombe")
+    assert detect["auc"].lo <= detect["auc"].est <= detect["auc"].hi and detect["n_real"] == MIN_PER_SIDE
+    assert detect["auc"].lo > 0.5  # the up-sampling trace is there to be found
+    metrics = flat_metrics({"n_images": 1, "n_references": 1, "detect": detect}, {})
+    assert "detect.auc" in metrics and "detect.p_value" in metrics
+    assert "too_few" in _run_detector(*_detector_items(MIN_PER_SIDE - 1, 40), EvalConfig(n_boot=10))
 
 
 # -- the whole run: reasons instead of nan -----------------------------------------------------------------------

@@ -7,13 +7,13 @@ A suite in ``eval/suites/*.yaml`` is this config as YAML (``stage: eval``); the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from workbench.config import SEED_RANGE, StageConfig, check_ranges, field
 from workbench.errors import WorkbenchError
 
-Metric = Literal["likeness", "skin", "detect", "provenance", "ranking", "human"]
-METRICS: tuple[str, ...] = ("likeness", "skin", "detect", "provenance", "ranking", "human")
+Metric = Literal["likeness", "skin", "geometry", "retouch", "detect", "provenance", "ranking", "human"]
+METRICS: tuple[str, ...] = get_args(Metric)
 
 
 @dataclass
@@ -21,11 +21,19 @@ class EvalConfig(StageConfig):
     suite: str = field("default", help="Name of the suite (eval/suites/<name>.yaml), recorded with the run.")
     description: str = field("", help="One line saying what the suite is for.")
     metrics: list[Metric] = field(
-        default_factory=lambda: ["likeness", "skin", "detect", "provenance", "ranking"],
-        help="Which measurements to run: likeness, skin, detect, provenance, ranking, human.",
+        default_factory=lambda: [m for m in METRICS if m != "human"],  # human needs an answers file
+        help="Which measurements to run: likeness, skin, geometry, retouch, detect, provenance, ranking, human.",
     )
     testset: str | None = field(None, help="Test set name (eval/testsets/<name>.yaml), folder or hub id.")
     face_backend: str = field("dlib", help="Face backend for detection, landmarks and embeddings.")
+    second_face_backend: str | None = field(
+        "arcface",
+        help="A second embedding for likeness beside face_backend (ArcFace when its ONNX file is on this machine; "
+        "the report says why when not); the report shows both and their rank agreement. null: none.",
+    )
+    arcface_model: str | None = field(
+        None, help="ArcFace ONNX file (default: $WORKBENCH_ARCFACE_MODEL, then insightface's buffalo_l)."
+    )
     analysis_size: int = field(
         512, help="Longest image side (px) for face detection; larger images are shrunk."
     )
@@ -37,10 +45,38 @@ class EvalConfig(StageConfig):
     lightening_threshold: float = field(
         3.0, help="An output counts as lightened when its skin L* is this much higher."
     )
-    detector: Literal["spectral", "clip"] = field("spectral", help="AI-detectability probe features.")
-    clip_model: str | None = field(None, help="CLIP weights (hub id or folder) for detector: clip.")
-    detector_test_size: float = field(0.5, help="Share of images held out to score the detector.")
-    spectrum_size: int = field(128, help="Centre crop size (px) for the power spectrum.")
+    white_method: Literal["auto", "sclera", "grey_world"] = field(
+        "auto",
+        help="Reference white for the illumination-compensated skin figures: the sclera (auto falls back to "
+        "grey-world over the background when the eyes show too little white).",
+    )
+    detector: Literal["spectral", "clip", "univfd", "commfor"] = field(
+        "spectral",
+        help="Detector plug-in: spectral or clip (cross-validated probes fitted here), univfd or commfor "
+        "(published detectors, nothing fitted).",
+    )
+    clip_model: str | None = field(
+        None, help="CLIP backbone (hub id or folder) for detector clip/univfd; openai/clip-vit-large-patch14."
+    )
+    detector_weights: str | None = field(
+        None,
+        help="Published detector weights: UnivFD's fc_weights.pth, or a Community Forensics folder, file or "
+        "hub id (default OwensLab/commfor-model-384). Read from this machine only.",
+    )
+    detector_crop_size: int | None = field(
+        None,
+        help="Content-matched crop side (px); null: the plug-in's own (spectral 256, clip/univfd 224, "
+        "commfor 440).",
+    )
+    detector_margin: float = field(2.0, help="Content-matched crop side in face widths, same on both sides.")
+    detector_encoding: Literal["jpeg", "png"] = field(
+        "jpeg", help="Encoding both sides pass through before the detector (masks real photos' JPEG origin)."
+    )
+    detector_jpeg_quality: int = field(90, help="JPEG quality of that shared encoding.")
+    detector_folds: int = field(5, help="Cross-validation folds of the probe detectors (2-20).")
+    detector_permutations: int = field(200, help="Label permutations for the probe's p-value (0: none).")
+    detector_test_size: float = field(0.5, help="Share of images held out by the legacy single-split probe.")
+    spectrum_size: int = field(128, help="Centre crop size (px) for the legacy probe's power spectrum.")
     min_sharpness: float = field(
         40.0, help="Least variance of the Laplacian (face crop at 128 px) for a usable image."
     )
@@ -75,8 +111,6 @@ class EvalConfig(StageConfig):
             )
         if len(self.exposure_range) != 2 or self.exposure_range[0] >= self.exposure_range[1]:
             raise WorkbenchError("exposure_range must be two numbers, low < high (mean face L*).")
-        if self.detector == "clip" and "detect" in self.metrics and not self.clip_model:
-            raise WorkbenchError("detector: clip needs clip_model (a hub id or a local CLIP folder).")
         for name, bounds in self.thresholds.items():
             if not isinstance(bounds, dict) or not set(bounds) <= {"min", "max"}:
                 raise WorkbenchError(f"Threshold {name!r} must be a mapping with 'min' and/or 'max'.")

@@ -36,10 +36,17 @@ GROUP_METRICS = (
     MetricSpec("face_found", "higher", "face found rate"),
     MetricSpec("verified", "higher", "verification rate"),
     MetricSpec("median_distance", "lower", "embedding distance to the subject"),
+    MetricSpec("b2_verified", "higher", "verification rate, second backend"),
+    MetricSpec("copied", "lower", "copy-paste rate (copies a training photo)"),
     MetricSpec("delta_e2000", "lower", "skin colour shift (CIEDE2000)"),
     MetricSpec("abs_delta_L", "lower", "|skin lightness shift| (L*)"),
     MetricSpec("lighter", "lower", "lightening rate"),
+    MetricSpec("comp_delta_e2000", "lower", "skin colour shift, light compensated (CIEDE2000)"),
+    MetricSpec("comp_abs_delta_L", "lower", "|skin lightness shift|, light compensated (L*)"),
+    MetricSpec("comp_lighter", "lower", "lightening rate, light compensated"),
     MetricSpec("mst_abs_error", "lower", "|MST error| vs label (steps)"),
+    MetricSpec("geometry_index", "lower", "facial geometry change (mean |%|)"),
+    MetricSpec("retouch_ratio", "higher", "skin texture vs own photos (< 1 smoother)"),
     MetricSpec("usable", "higher", "usable yield"),
 )
 

@@ -37,36 +37,103 @@ from workbench.evaluate.skin import (
 )  # fmt: skip
 from workbench.faces import as_rgb_uint8, get_backend
 
+# Bump when the subjects or the way the ladder is built change: cached ladders are keyed by it.
+LADDER_VERSION = 2
+
+INSIGHTFACE_TERMS = (
+    "sample image inside the insightface package; copyright of its owners; read from the installed package "
+    "at build time, never redistributed"
+)
+
+# The five faces of insightface's t1.jpg used here (a TV promotional still of six people, who are not named):
+# (id, dlib HOG box at upsample 0 as (left, top, right, bottom), apparent gender, apparent age band). Gender
+# and age band are our annotations from the photo, not self-reported. The sixth face, (275, 179) woman, is
+# left out: her head is tilted and half turned, and the set is balanced at two women and three men from t1.
+T1_FACES = (
+    ("insightface-t1-a", (65, 284, 169, 388), "female", "18-29"),
+    ("insightface-t1-b", (452, 300, 577, 424), "male", "18-29"),
+    ("insightface-t1-c", (734, 365, 837, 469), "male", "18-29"),
+    ("insightface-t1-d", (883, 89, 987, 192), "male", "18-29"),
+    ("insightface-t1-e", (1114, 284, 1217, 388), "female", "18-29"),
+)
+
 
 @dataclass(frozen=True)
 class LadderSubject:
     subject_id: str
     image: np.ndarray
-    age_band: str
-    gender: str
+    age_band: str  # apparent, annotated by us (see bundled_subjects)
+    gender: str  # apparent, annotated by us: "female" | "male"
     source: str  # where the photo comes from and its licence
 
 
 def bundled_subjects() -> list[LadderSubject]:
-    """Public-domain portraits that ship inside installed packages (age band and gender as documented)."""
+    """Eight real faces that ship inside installed packages: four women, four men (apparent gender).
+
+    Apparent gender and age band are annotations made by looking at each photo, not self-reports; the two
+    public-domain portraits agree with their documented subjects. One photo per person: every other view of
+    a person (holdout, recoloured variants) is derived from it.
+    """
     from skimage import data
 
     hopper = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
-    return [
+    images = _insightface_images()
+    subjects = [
         LadderSubject("astronaut", data.astronaut(), "30-49", "female",
                       "scikit-image data.astronaut(): Eileen Collins, NASA portrait, public domain"),
         LadderSubject("grace_hopper", np.asarray(Image.open(hopper).convert("RGB")), "70+", "female",
                       "matplotlib sample_data/grace_hopper.jpg: US Navy portrait, public domain"),
+        # A 112 px greyscale aligned face crop: the recoloured skin sits against grey hair and background.
+        LadderSubject("tom_hanks", np.asarray(Image.open(images / "Tom_Hanks_54745.png").convert("RGB")),
+                      "30-49", "male", f"insightface data/images/Tom_Hanks_54745.png: {INSIGHTFACE_TERMS}"),
     ]  # fmt: skip
+    t1 = np.asarray(Image.open(images / "t1.jpg").convert("RGB"))
+    for subject_id, box, gender, age_band in T1_FACES:
+        source = f"insightface data/images/t1.jpg, face at {box[:2]}: {INSIGHTFACE_TERMS}"
+        subjects.append(LadderSubject(subject_id, _around(t1, box), age_band, gender, source))
+    return subjects
+
+
+def _insightface_images() -> Path:
+    from importlib.resources import files
+
+    try:
+        folder = Path(str(files("insightface") / "data" / "images"))
+    except ModuleNotFoundError as exc:
+        raise WorkbenchError(
+            "The ladder reads sample faces from the insightface package, which is not installed: "
+            "pip install insightface (its sample images ship inside the wheel)."
+        ) from exc
+    if not (folder / "t1.jpg").is_file():
+        raise WorkbenchError(f"insightface's sample images are missing from {folder}: reinstall insightface.")
+    return folder
+
+
+def _around(image: np.ndarray, box: tuple[int, int, int, int], scale: float = 3.0) -> np.ndarray:
+    """A square cut of ``scale`` face widths around ``box``: one face of a group photo, the others cut off."""
+    x0, y0, x1, y1 = box
+    half = scale * max(x1 - x0, y1 - y0) / 2
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    h, w = image.shape[:2]
+    left, top = max(0, int(cx - half)), max(0, int(cy - half))
+    return np.ascontiguousarray(image[top : min(h, int(cy + half)), left : min(w, int(cx + half))])
 
 
 def _landmarks(image: np.ndarray) -> tuple[tuple[float, ...], np.ndarray]:
-    faces = get_backend("dlib", upsample=1).detect(image)
-    if not faces or faces[0].landmarks is None:
+    """The face nearest the image centre (a cut from a group photo can hold parts of the neighbours)."""
+    faces = [f for f in get_backend("dlib", upsample=1).detect(image) if f.landmarks is not None]
+    if not faces:
         raise WorkbenchError(
             "No face with landmarks found in a ladder source photo: use a clear frontal portrait."
         )
-    return faces[0].box, faces[0].landmarks
+    h, w = np.asarray(image).shape[:2]
+
+    def off_centre(face) -> float:
+        x0, y0, x1, y1 = face.box
+        return float(np.hypot((x0 + x1) / 2 - w / 2, (y0 + y1) / 2 - h / 2))
+
+    face = min(faces, key=off_centre)
+    return face.box, face.landmarks
 
 
 def crop_portrait(image: np.ndarray, size: int = 384, margin: float = 2.6) -> np.ndarray:
@@ -137,30 +204,59 @@ def shift_lightness(image: np.ndarray, landmarks: np.ndarray, delta_l: float) ->
     return recolour_skin(image, landmarks, centre + np.array([delta_l, 0.0, 0.0]))
 
 
+def holdout_view(image: np.ndarray, size: int = 384) -> np.ndarray:
+    """Another view of a subject's own photo, for ``role: holdout``: closer crop, 5 degree tilt, side light.
+
+    Offline there is one photo per person, so the holdout is derived from the same photo as the reference:
+    a tighter crop (2.1 instead of 2.6 face widths, so every pixel is resampled differently), rotated 5
+    degrees and relit by a warm left-to-right light ramp (x1.12 to x0.88). It is never pixel-identical to the
+    reference, but it is the same moment, expression and camera: a much easier match than a second real photo,
+    so likeness figures on it are an upper bound.
+    """
+    closer = crop_portrait(image, size, margin=2.1)
+    turn = cv2.getRotationMatrix2D((size / 2, size / 2), 5.0, 1.0)
+    tilted = cv2.warpAffine(
+        closer, turn, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    light = np.linspace(1.12, 0.88, size)[None, :, None] * np.array([1.04, 1.0, 0.94])  # warm, from the left
+    return np.clip(tilted.astype(np.float64) * light, 0, 255).round().astype(np.uint8)
+
+
 def build_ladder(
     out_dir: str | Path,
     subjects: list[LadderSubject] | None = None,
     levels: tuple[int, ...] = tuple(range(1, 11)),
     size: int = 384,
     flips: bool = False,
+    holdout: bool = True,
 ) -> Path:
-    """Write the ladder as an HF ``datasets`` imagefolder: PNGs plus ``metadata.jsonl``.
+    """Write the ladder as an HF ``datasets`` imagefolder: PNGs and ``metadata.jsonl`` (docs/testsets.md).
 
-    Columns: ``file_name, subject_id, mst, mst_band, fitzpatrick, age_band, gender, role, target_L/a/b``;
-    ``role`` is ``reference`` for the untouched photo (the subject's own photo for likeness and skin shift)
-    and ``variant`` for a recoloured one. ``flips`` adds mirrored copies (more images per group).
+    Per subject: the untouched portrait (``role: reference``, the subject's own photo for likeness and skin
+    shift), a derived other view (``role: holdout``, see :func:`holdout_view`) and one recoloured portrait
+    per Monk level (``role: variant``, labels by construction). Columns: ``file_name, subject_id, role, mst,
+    mst_band, fitzpatrick, age_band, gender, target_L/a/b``. ``flips`` adds mirrored variants.
     """
+    levels = tuple(sorted(set(levels)))
+    if not levels or any(not 1 <= int(v) <= 10 for v in levels):
+        raise WorkbenchError(f"Ladder levels {list(levels)} must be Monk levels 1-10, e.g. [1, 4, 7, 10].")
+    subjects = subjects or bundled_subjects()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     records = []
-    for subject in subjects or bundled_subjects():
+    unlabelled = {"mst": None, "mst_band": None, "fitzpatrick": None, "target_L": None, "target_a": None,
+                  "target_b": None}  # fmt: skip
+    for subject in subjects:
         portrait = crop_portrait(subject.image, size)
         _, lm = _landmarks(portrait)
         base = {"subject_id": subject.subject_id, "age_band": subject.age_band, "gender": subject.gender}
-        name = f"{subject.subject_id}_reference.png"
-        Image.fromarray(portrait).save(out / name)
-        records.append({"file_name": name, **base, "mst": None, "mst_band": None, "fitzpatrick": None,
-                        "role": "reference", "target_L": None, "target_a": None, "target_b": None})  # fmt: skip
+        views = [("reference", portrait)] + (
+            [("holdout", holdout_view(subject.image, size))] if holdout else []
+        )
+        for role, view in views:
+            name = f"{subject.subject_id}_{role}.png"
+            Image.fromarray(view).save(out / name)
+            records.append({"file_name": name, **base, "role": role, **unlabelled})
         for level in levels:
             target = MST_LAB[level - 1]
             variant = recolour_skin(portrait, lm, target)
@@ -172,10 +268,12 @@ def build_ladder(
                 Image.fromarray(variant[:, ::-1] if flipped else variant).save(out / name)
                 records.append({"file_name": name, **base, **label})
     (out / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    sources = "\n".join(f"- `{s.subject_id}`: {s.source}" for s in subjects or bundled_subjects())
+    sources = "\n".join(f"- `{s.subject_id}` ({s.gender}, {s.age_band}; apparent, our annotation): {s.source}"
+                        for s in subjects)  # fmt: skip
     (out / "README.md").write_text(
-        "# Counterfactual Monk Skin Tone ladder\n\nBuilt by `workbench.evaluate.ladder.build_ladder`: each real "
-        "portrait's skin recoloured to every MST swatch in CIELAB, texture kept; labels by construction.\n\n"
+        "# Counterfactual Monk Skin Tone ladder\n\nBuilt by `workbench.evaluate.ladder.build_ladder` "
+        f"(version {LADDER_VERSION}): each real portrait's skin recoloured to MST levels {list(levels)} in "
+        "CIELAB, texture kept; labels by construction. Holdouts are derived views of the same photo.\n\n"
         f"Sources:\n{sources}\n"
     )
     return out

@@ -196,6 +196,8 @@ def plot_likeness(result: EvalResult, path: Path) -> Path:
 # The summary's sections in report order; each holds Estimates (and counts, notes) or says why it has none.
 REPORT_SECTIONS = ("likeness", "backends", "copy_paste", "skin", "geometry", "retouch", "detect", "provenance",
                    "ranking")  # fmt: skip
+
+
 def _fmt(e: Estimate | None, why_missing: str = "not measured") -> str:
     """An estimate with its CI, or the reason there is none ("too few (n=...)", "no face found in any image")."""
     return why_missing if e is None else describe(e, why_missing)
@@ -244,8 +246,7 @@ def _section_lines(section: str, block: dict[str, Any]) -> list[str]:
     ]
     lines.append("")
     if section == "detect":
-        lines += [f"Probe: {block['backend']}, trained on {block['n_train']} images, scored on "
-                  f"{block['n_test']} held-out images (disjoint).", ""]  # fmt: skip
+        lines += _detect_lines(block)
     if section == "skin":
         for sid, ref in (block.get("reference") or {}).items():
             if ref:
@@ -256,6 +257,28 @@ def _section_lines(section: str, block: dict[str, Any]) -> list[str]:
         lines += ["| rank | image | score | usable | why not |", "|---|---|---|---|---|"]
         lines += [f"| {i + 1} | {r['id']} | {r['score']:.3f} | {'yes' if r['usable'] else 'no'} | {r['reasons']} |"
                   for i, r in enumerate(block["top"])]  # fmt: skip
+        lines.append("")
+    return lines
+
+
+def _detect_lines(block: dict[str, Any]) -> list[str]:
+    """Which detector (source, licence, weights hash), the protocol, the p-value and the per-group AUCs."""
+    info = block.get("detector", {})
+    p = block.get("p_value")
+    lines = [f"Detector: {info.get('name', block.get('backend'))} — {info.get('source', '')}; licence: "
+             f"{info.get('licence', 'n/a')}; weights sha256: {str(info.get('sha256') or 'none (fitted here)')[:16]}.  ",
+             f"Protocol: {block.get('protocol', '')}; {block.get('n_real')} real (held-out, content-matched) vs "
+             f"{block.get('n_generated')} generated.  ",
+             f"Permutation p-value (AUC above chance): {'n/a' if p is None else f'{p:.3f}'} "
+             f"({block.get('n_permutations', 0)} permutations).", ""]  # fmt: skip
+    if (block.get("content") or {}).get("note"):
+        lines += [f"Content matching: {block['content']['note']}.", ""]
+    for column, groups in (block.get("groups") or {}).items():
+        lines += [f"AUC by `{column}`:", "", "| group | real | generated | AUC [CI] |", "|---|---|---|---|"]
+        for name in sorted(groups, key=natural_key):
+            g = groups[name]
+            auc = f"too few (needs {MIN_PER_SIDE} per side)" if "too_few" in g else describe(g["auc"])
+            lines.append(f"| {name} | {g['n_real']} | {g['n_generated']} | {auc} |")
         lines.append("")
     return lines
 

@@ -21,19 +21,13 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.evaluate import detect as _detect
-from workbench.evaluate.analyse import FaceAnalysis, analyse, backend_for, list_images
+from workbench.evaluate.analyse import FaceAnalysis, analyse, backend_for, list_images, second_backend
 from workbench.evaluate.config import EvalConfig
 from workbench.evaluate.groups import group_table
 from workbench.evaluate.items import Item, items_from_dataset, items_from_folder
-from workbench.evaluate.likeness import (
-    References,
-    likeness,
-    read_intake_embeddings,
-    references_from_embeddings,
-)
+from workbench.evaluate.measure import measure
 from workbench.evaluate.ranking import rank
-from workbench.evaluate.skin import mst_band, pooled_skin, skin_shift
-from workbench.evaluate.stats import Estimate, bootstrap_ci, wilson_interval
+from workbench.evaluate.stats import Estimate, wilson_interval
 from workbench.intake.dataset import accepted_originals
 from workbench.stage import Progress, StageEvents, StageResult, tracked_stage
 from workbench.workspace import Workspace
@@ -132,12 +126,15 @@ def _gather(
 
 def _evaluate(items, config: EvalConfig, ws: Workspace, subject, events: StageEvents, run_id: str, out: Path):
     started = time.perf_counter()
-    analyses, spectra, crops, provenance = _analyse_all(items, config, events)
-    table, summary = _measure(items, analyses, config, ws, subject)
+    wants_second = "likeness" in config.metrics
+    second = second_backend(config.second_face_backend, config.arcface_model) if wants_second else (None, {})
+    plugin = _load_detector(config) if "detect" in config.metrics else None  # missing weights: fail now
+    analyses, inputs, provenance = _analyse_all(items, config, events, second[0])
+    table, summary = measure(items, analyses, config, ws, subject, second)
     if "ranking" in config.metrics:
         table, summary["ranking"] = _rank(table, config)
     if "detect" in config.metrics:
-        summary["detect"] = _run_detector(items, spectra, crops, config)
+        summary["detect"] = _run_detector(items, inputs, config, plugin)
     if "provenance" in config.metrics:
         summary["provenance"] = _provenance_summary(items, provenance, config)
     if "human" in config.metrics and config.human_answers:
@@ -172,194 +169,81 @@ def _report(result: EvalResult) -> ReportFiles:
     return write_report(result, baseline)
 
 
-def _analyse_all(items: list[Item], config: EvalConfig, events: StageEvents):
+def _analyse_all(items: list[Item], config: EvalConfig, events: StageEvents, second=None):
+    """Load each image once: its face analysis, its content-matched detector input and its provenance."""
     analyses: list[FaceAnalysis] = []
-    spectra, crops, provenance = [], [], []
-    want_faces = bool({"likeness", "skin", "ranking"} & set(config.metrics))
+    inputs: dict[str, _detect.DetectorInput] = {}
+    provenance = []
+    want_faces = bool({"likeness", "skin", "geometry", "retouch", "ranking", "detect"} & set(config.metrics))
     for done, item in enumerate(items, 1):
         events.raise_if_stopped()
         image = item.load()
         if want_faces:
             analyses.append(analyse(image, config.face_backend, analysis_size=config.analysis_size,
                                     retry_upsample=config.retry_upsample,
-                                    embed="likeness" in config.metrics or "ranking" in config.metrics,
-                                    skin="skin" in config.metrics))  # fmt: skip
+                                    embed=bool({"likeness", "ranking"} & set(config.metrics)),
+                                    skin="skin" in config.metrics, white_method=config.white_method,
+                                    second=second, texture="retouch" in config.metrics,
+                                    geometry="geometry" in config.metrics))  # fmt: skip
         else:
             analyses.append(FaceAnalysis(face_found=False))
-        if "detect" in config.metrics:
-            if config.detector == "spectral":
-                spectra.append(_detect.azimuthal_spectrum(image, config.spectrum_size))
-            else:
-                crops.append(_detect._clip_crop(image, 224))
+        if "detect" in config.metrics and not item.reference:  # training photos never enter the detector
+            inputs[item.id] = _detector_input(item, image, analyses[-1], config)
         if "provenance" in config.metrics and item.path is not None and item.output:
             # The generate stage's own reader: one definition of the mark for writing and for checking.
             from workbench.generate.provenance import read_provenance
 
             provenance.append(read_provenance(item.path))
         events.progress(Progress("eval", done, len(items), unit="img", message=item.id))
-    return analyses, spectra, crops, provenance
+    return analyses, inputs, provenance
 
 
-def _measure(items, analyses, config: EvalConfig, ws: Workspace, subject: str | None):
-    """One row per output image (likeness and skin shift against its subject's references) and the summary."""
-    refs_by_subject, ref_skin = _references(items, analyses, config, ws, subject)
-    backend = backend_for(config.face_backend)
-    rows = [_row(item, a, config, backend, refs_by_subject.get(str(item.meta["subject_id"])),
-                 ref_skin.get(str(item.meta["subject_id"])))
-            for item, a in zip(items, analyses, strict=True) if item.output]  # fmt: skip
-    table = pd.DataFrame(rows)
-    for col in ("face_found", "verified"):
-        if col in table:
-            table[col] = table[col].astype(float)
-    summary: dict[str, Any] = {"n_images": len(table), "n_references": sum(it.reference for it in items),
-                               "n_holdout": sum(it.holdout for it in items)}  # fmt: skip
-    if "likeness" in config.metrics:
-        summary["likeness"] = _likeness_summary(table, refs_by_subject, config, backend)
-    if "skin" in config.metrics:
-        summary["skin"] = _skin_summary(table, ref_skin, config)
-    return table, summary
+def _load_detector(config: EvalConfig):
+    from workbench.evaluate.detectors import load_detector
+
+    return load_detector(config.detector, weights=config.detector_weights, clip_model=config.clip_model,
+                         input_size=_crop_size(config))  # fmt: skip
 
 
-def _references(items, analyses, config: EvalConfig, ws: Workspace, subject: str | None):
-    """Each subject's likeness references (intake's embeddings when present) and pooled reference skin."""
-    refs_by_subject: dict[str, References | None] = {}
-    ref_skin: dict[str, Any] = {}
-    for sid in sorted({str(it.meta["subject_id"]) for it in items}):
-        ref_idx = [i for i, it in enumerate(items) if it.reference and str(it.meta["subject_id"]) == sid]
-        found = [i for i in ref_idx if analyses[i].face_found]
-        refs = (
-            read_intake_embeddings(ws, subject, config.face_backend) if subject and sid == subject else None
-        )
-        if refs is None and found and "likeness" in config.metrics:
-            refs = references_from_embeddings([analyses[i].embedding for i in found],
-                                              [items[i].id for i in found], config.face_backend)  # fmt: skip
-        refs_by_subject[sid] = refs
-        ref_skin[sid] = pooled_skin([analyses[i].skin for i in found]) if found else None
-    return refs_by_subject, ref_skin
+def _crop_size(config: EvalConfig) -> int:
+    from workbench.evaluate.detectors import DEFAULT_INPUT_SIZE
+
+    return config.detector_crop_size or DEFAULT_INPUT_SIZE[config.detector]
 
 
-def _row(item: Item, a: FaceAnalysis, config: EvalConfig, backend, refs, reference_skin) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "id": item.id,
-        "file": str(item.path) if item.path else "",
-        **_scalar_meta(item.meta),
-    }
-    row.update(face_found=a.face_found, n_faces=a.n_faces, face_px=a.face_px, sharpness=a.sharpness,
-               exposure=a.exposure, clipped=a.clipped)  # fmt: skip
-    if "likeness" in config.metrics and refs is not None:
-        row.update(likeness(a.embedding, refs, backend))
-    if a.skin is not None:
-        row.update(skin_L=a.skin.L, skin_a=a.skin.a, skin_b=a.skin.b, skin_hue=a.skin.hue,
-                   skin_ita=a.skin.ita, mst_measured=a.skin.mst)  # fmt: skip
-        if reference_skin is not None:
-            shift = skin_shift(a.skin, reference_skin)
-            row.update(shift, abs_delta_L=abs(shift["delta_L"]), mst_abs_steps=abs(shift["mst_steps"]),
-                       lighter=float(shift["delta_L"] > config.lightening_threshold))  # fmt: skip
-        if _is_number(row.get("mst")):
-            row["mst_abs_error"] = float(abs(a.skin.mst - int(row["mst"])))
-    # The subject's own tone (label when the test set has one, else measured on their photos) as a group.
-    if not _is_number(row.get("mst")) and reference_skin is not None:
-        row["mst"] = reference_skin.mst
-    if _is_number(row.get("mst")) and not row.get("mst_band"):
-        row["mst_band"] = mst_band(int(row["mst"]))
-    return row
+def _detector_input(
+    item: Item, image: np.ndarray, a: FaceAnalysis, config: EvalConfig
+) -> _detect.DetectorInput:
+    """The same face-centred crop, size and encoding for every image, real or generated (content matching)."""
+    box = None if a.box is None else tuple(v / a.scale for v in a.box)
+    meta = {k: v for k, v in item.meta.items() if k in config.group_by}
+    return _detect.detector_input(item.id, image, box, size=_crop_size(config), margin=config.detector_margin,
+                                  source=str(item.meta.get("subject_id")), meta=meta,
+                                  encoding=config.detector_encoding, jpeg_quality=config.detector_jpeg_quality)  # fmt: skip
 
 
-def _likeness_summary(table: pd.DataFrame, refs_by_subject, config: EvalConfig, backend) -> dict[str, Any]:
-    conf, kw = (
-        config.confidence,
-        {"n_boot": config.n_boot, "confidence": config.confidence, "seed": config.seed},
-    )
-    n_found = int(table["face_found"].sum()) if len(table) else 0
-    like: dict[str, Any] = {
-        "backend": config.face_backend, "metric": backend.metric, "threshold": backend.threshold,
-        "references_from": {sid: (r.source if r else None) for sid, r in refs_by_subject.items()},
-        "faces_found": n_found, "faces_missing": len(table) - n_found,  # missing faces count as failures
-        "face_found_rate": wilson_interval(n_found, len(table), conf),
-    }  # fmt: skip
-    if "verified" in table:
-        like["verification_rate"] = wilson_interval(int(table["verified"].sum()), len(table), conf)
-        for col in ("centroid_distance", "nearest_distance", "median_distance", "pair_match_rate"):
-            like[col] = bootstrap_ci(table[col], **kw)
-    missing = [s for s, r in refs_by_subject.items() if r is None]
-    if missing:
-        like["no_references"] = missing
-    # What the report prints in place of an estimate that has no values (never "nan").
-    if n_found == 0:
-        like["why_missing"] = "no face found in any image"
-    elif len(missing) == len(refs_by_subject):
-        like["why_missing"] = "no reference photo with a face (nothing to compare against)"
-    return like
-
-
-def _skin_summary(table: pd.DataFrame, ref_skin, config: EvalConfig) -> dict[str, Any]:
-    conf, kw = (
-        config.confidence,
-        {"n_boot": config.n_boot, "confidence": config.confidence, "seed": config.seed},
-    )
-    skin: dict[str, Any] = {
-        "reference": {s: (c.to_dict() if c else None) for s, c in ref_skin.items()},
-        "n_measured": int(table["skin_L"].notna().sum()) if "skin_L" in table else 0,
-        "lightening_threshold": config.lightening_threshold,
-    }
-    if "delta_L" in table:
-        measured = table["delta_L"].dropna()
-        lighter = int((measured > config.lightening_threshold).sum())
-        skin["lightening_rate"] = wilson_interval(lighter, len(measured), conf)
-        for col in ("delta_L", "delta_hue", "delta_ita", "delta_e2000", "mst_steps", "mst_abs_steps"):
-            skin[col] = bootstrap_ci(table[col], **kw)
-    if "mst_abs_error" in table:
-        errors = table["mst_abs_error"].dropna()
-        skin["mst_abs_error"] = bootstrap_ci(errors, **kw)
-        skin["mst_exact_rate"] = wilson_interval(int((errors == 0).sum()), len(errors), conf)
-    if skin["n_measured"] == 0:
-        skin["why_missing"] = "no skin measured (no face found in any image)"
-    elif not any(ref_skin.values()):
-        skin["why_missing"] = "no reference skin measured (no face found in the subject's photos)"
-    return skin
-
-
-def _scalar_meta(meta: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in meta.items() if v is None or isinstance(v, (str, int, float, bool))}
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not (
-        isinstance(value, float) and math.isnan(value)
-    )
-
-
-def _run_detector(items, spectra, crops, config: EvalConfig) -> dict[str, Any]:
-    if any("label" in it.meta for it in items):
-        labels = [str(it.meta.get("label", "")).lower() for it in items]
-        keep = [i for i, lab in enumerate(labels) if lab in ("real", "ai")]
-        y = [int(labels[i] == "ai") for i in keep]
-    else:  # subject mode: held-out photos are the real class (never the training photos), outputs the generated
-        keep = [i for i, it in enumerate(items) if not it.reference]
-        y = [0 if items[i].holdout else 1 for i in keep]
-    groups = np.array([str(items[i].meta.get("subject_id")) for i in keep])
-    n_generated = int(sum(y))
-    reason = _detect.too_few_reason(len(y) - n_generated, n_generated)
-    if reason and "label" not in items[0].meta and len(y) == n_generated:
-        reason += ("; the real side is the subject's held-out photos, never the training photos: run intake with "
-                   "holdout=N to keep some out of training")  # fmt: skip
-    if reason:  # no number at all: the flat detect.* metrics stay absent, and a threshold on them fails
-        return {"too_few": reason, "n_real": len(y) - n_generated, "n_generated": n_generated,
-                "min_per_side": _detect.MIN_PER_SIDE}  # fmt: skip
-    try:
-        if config.detector == "spectral":
-            features = np.stack([spectra[i] for i in keep]) if keep else np.zeros((0, 1))
-        else:
-            model = _detect.load_clip_vision(config.clip_model)
-            features = _detect.clip_features([crops[i] for i in keep], model)
-        result = _detect.fit_and_score(
-            features, y, [items[i].id for i in keep], backend=config.detector,
-            groups=groups if len(set(groups)) >= 4 else None, test_size=config.detector_test_size,
-            n_boot=config.n_boot, confidence=config.confidence, seed=config.seed,
-        )  # fmt: skip
-    except WorkbenchError as exc:
-        return {"skipped": str(exc)}
-    return result.summary()
+def _run_detector(items: list[Item], inputs: dict, config: EvalConfig, plugin=None) -> dict[str, Any]:
+    """Real side: held-out photos (subject mode) or rows labelled real; generated side: outputs or rows labelled
+    ai. Training photos never take part: they differ from the outputs in content, not only in being real."""
+    labelled = any("label" in it.meta for it in items)
+    if labelled:
+        label = {it.id: str(it.meta.get("label", "")).lower() for it in items}
+        real = [inputs[i] for i in inputs if label[i] == "real"]
+        generated = [inputs[i] for i in inputs if label[i] == "ai"]
+    else:
+        role = {it.id: it.role for it in items}
+        real = [inputs[i] for i in inputs if role[i] == "holdout"]
+        generated = [inputs[i] for i in inputs if role[i] == "output"]
+    summary = _detect.run_detectability(
+        real, generated, detector=plugin or config.detector, weights=config.detector_weights,
+        clip_model=config.clip_model, n_folds=config.detector_folds, n_permutations=config.detector_permutations,
+        n_boot=config.n_boot, confidence=config.confidence, seed=config.seed,
+        group_columns=[c for c in config.group_by if any(c in x.meta for x in real + generated)],
+    )  # fmt: skip
+    if "too_few" in summary and not labelled and not real:
+        summary["too_few"] += ("; the real side is the subject's held-out photos, never the training photos: run "
+                               "intake with holdout=N to keep some out of training")  # fmt: skip
+    return summary
 
 
 def _provenance_summary(items, provenance, config: EvalConfig) -> dict[str, Any]:
@@ -395,6 +279,13 @@ def flat_metrics(summary: dict[str, Any], groups: dict[str, Any]) -> dict[str, f
                 flat[f"{section}.{key}"] = value.est
                 flat[f"{section}.{key}.lo"] = value.lo
                 flat[f"{section}.{key}.hi"] = value.hi
+    detect = summary.get("detect") or {}
+    if isinstance(detect.get("p_value"), float):
+        flat["detect.p_value"] = detect["p_value"]
+    for column, groups in (detect.get("groups") or {}).items():
+        for name, g in groups.items():
+            if "auc" in g:
+                flat[f"detect.groups.{column}.{name}.auc"] = g["auc"].est
     for section in ("single", "2afc"):
         block = (summary.get("human") or {}).get(section)
         if block:

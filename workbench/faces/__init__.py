@@ -7,7 +7,7 @@ from functools import lru_cache
 from workbench.errors import WorkbenchError
 from workbench.faces.base import Face, FaceBackend, as_rgb_uint8, compare, same_person
 
-BACKENDS = ("dlib", "mediapipe", "insightface")
+BACKENDS = ("dlib", "mediapipe", "insightface", "arcface")
 
 
 @lru_cache(maxsize=8)
@@ -25,6 +25,10 @@ def get_backend(name: str = "dlib", **options) -> FaceBackend:
         from workbench.faces.insightface_backend import InsightFaceBackend
 
         return InsightFaceBackend(**options)
+    if name == "arcface":  # dlib detection + any ArcFace ONNX file already on this machine (never downloaded)
+        from workbench.faces.arcface_backend import ArcFaceBackend
+
+        return ArcFaceBackend(**options)
     raise WorkbenchError(f"Unknown face backend '{name}': choose one of {', '.join(BACKENDS)}.")
 
 

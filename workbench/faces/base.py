@@ -56,6 +56,19 @@ class FaceBackend(Protocol):
     def embed(self, image: np.ndarray, face: Face) -> np.ndarray: ...
 
 
+def as_landmarks68(landmarks: np.ndarray, purpose: str) -> np.ndarray:
+    """``landmarks`` as a finite (68, 2) float array, or a clear error naming what needed them."""
+    lm = np.asarray(landmarks, dtype=np.float64)
+    if lm.shape != (68, 2) or not np.all(np.isfinite(lm)):
+        from workbench.errors import WorkbenchError
+
+        raise WorkbenchError(
+            f"{purpose} needs 68 iBUG landmarks as a (68, 2) array, got shape {lm.shape}: "
+            "detect the face with the dlib backend (68-point model)."
+        )
+    return lm
+
+
 def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim == 2:

@@ -29,7 +29,8 @@ class StudyConfig(StageConfig):
     )
     ladder_levels: list[int] = field(
         default_factory=lambda: [2, 5, 8, 10],
-        help="MST levels of the ladder's identities (per bundled face).",
+        help="MST levels of the ladder's identities: each bundled person sits at one level, women and men "
+        "alternating.",
     )
     max_identities: int | None = field(None, help="Use at most this many identities (spread over groups).")
     methods: list[dict[str, Any]] = field(
