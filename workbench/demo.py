@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,8 @@ class DemoSummary:
     tracking_uri: str
     mlflow_ui: str
     notice: str
+    # The evaluation's headline figures as the report words them: "est [lo, hi]", "too few (n=...)" or why none.
+    evaluation: list[dict[str, Any]] = dataclass_field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -174,8 +177,16 @@ def run_demo(config: DemoConfig, workspace: Workspace, events: StageEvents | Non
             tracking_uri=tracking_uri(workspace),
             mlflow_ui=mlflow_ui_command(workspace),
             notice=NOISE_NOTICE if source.is_tiny else "",
+            evaluation=_evaluation_rows(evaluated),
         )
     return summary
+
+
+def _evaluation_rows(evaluated) -> list[dict[str, Any]]:
+    from workbench.evaluate.report import summary_frame
+
+    frame = summary_frame(evaluated.summary)
+    return [{k: (None if v != v else v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
 def _demo_metrics(intake, trained, generated, evaluated) -> dict[str, float]:
@@ -197,13 +208,16 @@ def format_summary(summary: DemoSummary) -> str:
     lines = ["Headshot Workbench demo finished.", ""]
     for stage, run_id in summary.runs.items():
         lines.append(f"  {stage:<9} run {run_id}  ({summary.timings_s.get(stage, 0):.1f} s)")
-    lines += ["", "Metrics (95% CI where measured):"]
     metrics = summary.metrics
-    for key in sorted(k for k in metrics if not k.endswith((".lo", ".hi"))):
-        interval = (
-            f"  [{metrics[key + '.lo']:.3g}, {metrics[key + '.hi']:.3g}]" if key + ".lo" in metrics else ""
-        )
-        lines.append(f"  {key:<40} {metrics[key]:.4g}{interval}")
+    lines += ["", "Stages:"]
+    lines += [f"  {key:<32} {metrics[key]:.4g}" for key in sorted(metrics) if not key.startswith("eval.")]
+    lines += [
+        "",
+        "Evaluation (estimate [95% CI], n, CI method; below the minimum n the report says too few):",
+    ]
+    for row in summary.evaluation:
+        n = "" if row.get("n") is None else f"n={int(row['n'])}, {row['CI method']}"
+        lines.append(f"  {row['section'] + '.' + row['metric']:<32} {row['estimate [CI]']}  {n}".rstrip())
     lines += ["", "Files:"] + [f"  {k:<8} {v}" for k, v in summary.paths.items()]
     lines += ["", f"Parent MLflow run: {summary.parent_run_id}", f"Browse it: {summary.mlflow_ui}"]
     if summary.notice:

@@ -150,7 +150,9 @@ def _likeness_columns(a: FaceAnalysis, refs: SubjectRefs, backends: Backends) ->
     held = [p.embedding for p in refs.holdout if p.embedding is not None]
     if train and held and backends.primary.name in COPY_PASTE_BOUNDS:
         found = copy_paste(a.embedding, np.stack(train), np.stack(held), backends.primary)
-        cols.update({f"cp_{k}": v for k, v in found.items() if k != "copied"}, copied=float(found["copied"]))
+        # No face: no verdict (NaN), so the image leaves the rate's denominator instead of counting as "not copied".
+        copied = float(found["copied"]) if math.isfinite(found["gap"]) else float("nan")
+        cols.update({f"cp_{k}": v for k, v in found.items() if k != "copied"}, copied=copied)
     return cols
 
 
@@ -236,7 +238,9 @@ def copy_paste_summary(
         return {"skipped": f"no calibrated copy-paste bounds for the {config.face_backend} backend"}
     measured = table["cp_gap"].notna()
     bounds = COPY_PASTE_BOUNDS[config.face_backend]
+    why = {} if measured.any() else {"why_missing": "no face found in any image"}
     return {
+        **why,
         "copy_rate": wilson_interval(int(table.loc[measured, "copied"].sum()), int(measured.sum()),
                                      config.confidence),  # fmt: skip
         "gap": bootstrap_ci(table.loc[measured, "cp_gap"], **_kw(config)),

@@ -240,6 +240,8 @@ def _section_lines(section: str, block: dict[str, Any]) -> list[str]:
     if "too_few" in block:  # detectability below its minimum: a sentence, never a number
         return lines + [f"{block['too_few'][0].upper()}{block['too_few'][1:]}.", ""]
     why = block.get("why_missing", "not measured")
+    if not any(isinstance(v, Estimate) for v in block.values()):
+        return lines + [f"No figures: {why}.", ""]
     lines += ["| metric | estimate [CI] | n | CI method |", "|---|---|---|---|"]
     lines += [
         f"| {k} | {_fmt(v, why)} | {v.n} | {v.method} |" for k, v in block.items() if isinstance(v, Estimate)
@@ -384,8 +386,11 @@ def summary_frame(summary: dict[str, Any], sections: tuple[str, ...] | None = No
                          f"skipped: {block['skipped']}", "n": None, "CI method": None})  # fmt: skip
             continue
         why = block.get("why_missing", "not measured")
-        rows += [{"section": section, "metric": k, "estimate [CI]": _fmt(v, why), "n": v.n, "CI method": v.method}
+        found = [{"section": section, "metric": k, "estimate [CI]": _fmt(v, why), "n": v.n, "CI method": v.method}
                  for k, v in block.items() if isinstance(v, Estimate)]  # fmt: skip
+        rows += found or [
+            {"section": section, "metric": "(all)", "estimate [CI]": why, "n": None, "CI method": None}
+        ]
     return pd.DataFrame(rows)
 
 
