@@ -97,13 +97,16 @@ def test_intake_verdicts_gallery_and_set_advice() -> None:
 def test_evaluation_report_as_text_and_tables() -> None:
     summary = {"n_images": 4, "n_references": 6, "ranking": {"usable": 3, "total": 4,
                "usable_yield": Estimate(0.75, 0.3, 0.95, 4, "wilson")},
-               "detect": {"backend": "spectral", "accuracy": Estimate(0.5, 0.2, 0.8, 4)}}  # fmt: skip
+               "detect": {"backend": "spectral", "auc": Estimate(0.5, 0.32, 0.68, 40, "delong"), "p_value": 0.61},
+               "backends": {"skipped": "second backend not used: no ArcFace ONNX model"}}  # fmt: skip
     metrics = {"likeness.verification_rate": 0.75, "likeness.verification_rate.lo": 0.3,
                "likeness.verification_rate.hi": 0.95, "timing.faces_per_second": 9.0}  # fmt: skip
     text = E.headline(summary, metrics)
     assert (
         "Usable: **3 of 4** (yield 75%, 95% CI 30%-95%)" in text
-        and "accuracy on held-out images: 0.50" in text
+        and "AUC on content-matched held-out photos vs outputs: 0.50 [0.32, 0.68] (0.5 = cannot tell), p = 0.610"
+        in text
+        and "Backends: second backend not used: no ArcFace ONNX model." in text
     )
     assert "| likeness.verification_rate | 0.75 | [0.3, 0.95] |" in text and "timing" not in text
     groups = {"mst_band": {"face_found": {"label": "face found rate", "worst_group": "MST 4-6",

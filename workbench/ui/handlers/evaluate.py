@@ -85,10 +85,16 @@ def headline(summary: dict[str, Any], metrics: dict[str, float]) -> str:
     detect = summary.get("detect") or {}
     if "too_few" in detect:
         lines.append(f"Detector: {detect['too_few']}.")
-    if "accuracy" in detect:
-        est, lo, hi = _ci(detect["accuracy"])
-        lines.append(f"Detector ({detect.get('backend', '?')}) accuracy on held-out images: {est:.2f} "
-                     f"[{lo:.2f}, {hi:.2f}] (0.5 = cannot tell).")  # fmt: skip
+    if "auc" in detect:
+        est, lo, hi = _ci(detect["auc"])
+        p = detect.get("p_value")
+        lines.append(f"Detector ({detect.get('backend', '?')}) AUC on content-matched held-out photos vs outputs: "
+                     f"{est:.2f} [{lo:.2f}, {hi:.2f}] (0.5 = cannot tell){'' if p is None else f', p = {p:.3f}'}.")  # fmt: skip
+    for section in ("backends", "copy_paste", "skin", "geometry", "retouch"):
+        block = summary.get(section) or {}
+        why = block.get("skipped") or (block.get("why_missing") if not _has_figures(block) else None)
+        if why:
+            lines.append(f"{section.replace('_', '-').capitalize()}: {why}.")
     rows = []
     for key in sorted(metrics):
         if key.startswith(("timing", "groups.")) or key.endswith((".lo", ".hi")):
@@ -96,6 +102,12 @@ def headline(summary: dict[str, Any], metrics: dict[str, float]) -> str:
         rows.append(_headline_row(key, metrics, summary))
     lines.append("| metric | estimate | 95% CI | n | CI method |\n|---|---|---|---|---|\n" + "\n".join(rows))
     return "\n\n".join(lines)
+
+
+def _has_figures(block: dict[str, Any]) -> bool:
+    from workbench.evaluate.stats import Estimate
+
+    return any(isinstance(v, Estimate) or (isinstance(v, dict) and "est" in v) for v in block.values())
 
 
 def _headline_row(key: str, metrics: dict[str, float], summary: dict[str, Any]) -> str:
