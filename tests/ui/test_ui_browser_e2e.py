@@ -106,7 +106,7 @@ def test_whole_flow_in_a_real_browser(served: str, browser, tmp_path: Path) -> N
 
     from workbench.demo import sample_photo_set
 
-    photos = sample_photo_set(tmp_path / "photos")  # a real face (scikit-image's astronaut), 6 variations
+    photos = sample_photo_set(tmp_path / "photos")  # a real face (scikit-image's astronaut), 7 variations
     blurred = tmp_path / "photos" / "blurred.jpg"  # one photo intake must turn down, with advice
     Image.open(photos[0]).filter(ImageFilter.GaussianBlur(8)).save(blurred)
     photos.append(blurred)
@@ -125,7 +125,7 @@ def test_whole_flow_in_a_real_browser(served: str, browser, tmp_path: Path) -> N
     page.locator("#photos").get_by_text(photos[-1].stem, exact=True).first.wait_for()
     page.locator("#intake-btn").click()
     advice = _wait_text(page, "#set-advice", "photos accepted")
-    assert "of 7 photos accepted" in advice
+    assert "of 8 photos accepted" in advice
     table = page.locator("#intake-table").inner_text()
     assert all(p.name in table for p in photos) and "accepted" in table
     assert "rejected" in table and "✗ blurred.jpg" in page.locator("#intake-gallery").inner_text()
