@@ -214,10 +214,9 @@ def _check_all(paths: list[Path], ws: Workspace, subject: str, config: IntakeCon
     reports: list[PhotoReport] = []
     embeddings: list[np.ndarray] = []
     try:
-        _clear_holdout(ws, subject)
         for index, (report, crop, row, embedding) in enumerate(results):
             if index in held:
-                report["holdout"] = _store_holdout(ws, subject, report)
+                report["holdout"] = f"holdout/{Path(report['original']).name}"
             elif crop is not None and report["accepted"]:
                 report["crop"] = writer.add(crop, row)
                 embeddings.append(embedding)
@@ -227,6 +226,8 @@ def _check_all(paths: list[Path], ws: Workspace, subject: str, config: IntakeCon
     except BaseException:
         writer.abort()
         raise
+    # Only once the new dataset is committed, so a failed intake leaves the previous held-out set as it was.
+    _replace_holdout(ws, subject, [results[i][0] for i in sorted(held)])
     return reports, embeddings, findings, dataset_dir
 
 
@@ -241,19 +242,15 @@ def _holdout_indices(results: list, n: int) -> set[int]:
     return set(accepted[len(accepted) - n :]) if n else set()
 
 
-def _clear_holdout(ws: Workspace, subject: str) -> None:
-    """The held-out set is rebuilt by each intake, like the dataset."""
-    shutil.rmtree(ws.holdout_dir(subject), ignore_errors=True)
-
-
-def _store_holdout(ws: Workspace, subject: str, report: dict) -> str:
-    """A byte-identical copy of a held-out original in ``holdout/`` (evaluation reads it; training never does)."""
+def _replace_holdout(ws: Workspace, subject: str, reports: list[dict]) -> None:
+    """Rebuild ``holdout/`` (as each intake rebuilds the dataset) from byte-identical copies of the held-out
+    originals: the evaluation reads them; training never does."""
     folder = ws.holdout_dir(subject)
-    folder.mkdir(parents=True, exist_ok=True)
-    source = ws.subject_dir(subject) / report["original"]
-    target = folder / source.name
-    shutil.copyfile(source, target)
-    return str(target.relative_to(ws.subject_dir(subject)))
+    shutil.rmtree(folder, ignore_errors=True)
+    for report in reports:
+        folder.mkdir(parents=True, exist_ok=True)
+        source = ws.subject_dir(subject) / report["original"]
+        shutil.copyfile(source, folder / source.name)
 
 
 def _check_one_person(results: list, config: IntakeConfig, backend) -> None:
