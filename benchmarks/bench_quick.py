@@ -55,18 +55,23 @@ def _device_name() -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def bench_flow(args: argparse.Namespace) -> dict[str, Any]:
-    """The whole quick flow, end to end, ``repeats`` times (the first one cold)."""
+def _workspace_and_selfie(args: argparse.Namespace, prefix: str) -> tuple[Any, Path]:
+    """A throwaway workspace, model cache and tracking store (or ``--cache``), and the selfie to start from."""
     import os
 
-    from workbench.quick import QuickConfig, run_quick
     from workbench.workspace import Workspace
 
-    root = Path(args.cache or tempfile.mkdtemp(prefix="bench-quick-"))
+    root = Path(args.cache or tempfile.mkdtemp(prefix=prefix))
     os.environ.setdefault("WORKBENCH_CACHE", str(root / "cache"))
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-    workspace = Workspace.resolve(root / "workspace")
-    photo = selfie(root)
+    return Workspace.resolve(root / "workspace"), selfie(root)
+
+
+def bench_flow(args: argparse.Namespace) -> dict[str, Any]:
+    """The whole quick flow, end to end, ``repeats`` times (the first one cold)."""
+    from workbench.quick import QuickConfig, run_quick
+
+    workspace, photo = _workspace_and_selfie(args, "bench-quick-")
     config = QuickConfig(model=args.model, identity=args.method, count=args.images, steps=args.steps,
                          device=args.device, evaluate=not args.no_eval)  # fmt: skip
     runs = []
@@ -99,18 +104,11 @@ def _served_engine(args: argparse.Namespace, workspace: Any) -> Any:
 
 def bench_served(args: argparse.Namespace) -> dict[str, Any]:
     """Served latency: the model and adapter loaded once, then photo -> first headshot for each selfie."""
-    import os
-
     from workbench.generate.identity import Identity, reference_embeds, select_references
     from workbench.intake import IntakeConfig, run_intake
     from workbench.models.tiny import build_tiny_ip_adapter
-    from workbench.workspace import Workspace
 
-    root = Path(args.cache or tempfile.mkdtemp(prefix="bench-quick-sdxl-"))
-    os.environ.setdefault("WORKBENCH_CACHE", str(root / "cache"))
-    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-    workspace = Workspace.resolve(root / "workspace")
-    photo = selfie(root)
+    workspace, photo = _workspace_and_selfie(args, "bench-quick-sdxl-")
     started = time.perf_counter()
     engine = _served_engine(args, workspace)
     model_s = time.perf_counter() - started

@@ -19,19 +19,15 @@ import pytest
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
-from workbench.errors import ModelNotAvailableError, WorkbenchError
+from workbench.errors import WorkbenchError
 from workbench.evaluate.detect import (
     MIN_PER_SIDE,
     TOO_FEW,
     DetectorInput,
-    azimuthal_spectrum,
-    clip_features,
     content_matched_crop,
     crop_scale,
     cross_validated_scores,
-    detectability,
     detector_input,
-    load_clip_vision,
     run_detectability,
 )  # fmt: skip
 from workbench.evaluate.detectors.auc import delong_auc, delong_components, rank_auc
@@ -175,14 +171,26 @@ def test_a_generation_trace_is_reported_as_detectable(sides):
     assert set(result["scores"]) == {it.id for it in sides["real"] + sides["upsampled"]}
 
 
+def _full_band_profile(crop: np.ndarray) -> np.ndarray:
+    """The earlier probe's feature: the azimuthally averaged log power spectrum of the whole band, unwindowed,
+    normalised to zero mean (Durall et al. 2020)."""
+    grey = crop.astype(np.float64) @ np.array([0.299, 0.587, 0.114])  # luma, as OpenCV's RGB2GRAY
+    power = np.abs(np.fft.fftshift(np.fft.fft2(grey - grey.mean()))) ** 2
+    yy, xx = np.indices(power.shape)
+    r = np.hypot(yy - grey.shape[0] / 2, xx - grey.shape[1] / 2).astype(int)
+    radial = np.bincount(r.ravel(), np.log1p(power).ravel()) / np.maximum(np.bincount(r.ravel()), 1)
+    profile = radial[1 : grey.shape[0] // 2 + 1]
+    return profile - profile.mean()
+
+
 def test_full_band_unwindowed_spectrum_learns_content_that_the_high_pass_features_ignore(sides):
-    """Why the probe keeps only windowed high frequencies: the legacy full-band profile separates the
+    """Why the probe keeps only windowed high frequencies: the earlier full-band profile separates the
     content-only sets (point AUC >= 0.6 on these fixed data), the high-pass features do not (<= 0.6)."""
     items = sides["real"] + sides["backdrop"]
     labels = np.array([0] * 36 + [1] * 36)
     groups = np.array([it.source for it in items])
-    legacy = np.stack([azimuthal_spectrum(it.crop, SIZE) for it in items])
-    scores, _ = cross_validated_scores(legacy, labels, groups)
+    full_band = np.stack([_full_band_profile(it.crop) for it in items])
+    scores, _ = cross_validated_scores(full_band, labels, groups)
     ours = run_detectability(sides["real"], sides["backdrop"], n_permutations=0, n_boot=0)["auc"].est
     print(f"content-only null: full-band AUC {roc_auc_score(labels, scores):.3f}, high-pass AUC {ours:.3f}")
     assert roc_auc_score(labels, scores) >= 0.6 >= ours
@@ -276,31 +284,3 @@ def test_resampling_scales_that_differ_are_flagged(sides):
     content = run_detectability(sides["real"], shrunk, n_permutations=0, n_boot=0)["content"]
     assert content["median_scale_generated"] == pytest.approx(3 * content["median_scale_real"])
     assert "compare images of similar resolution" in content["note"]
-
-
-# -- the legacy single-split probe (the suite's path until it calls run_detectability) -----------------------
-def test_legacy_probe_is_still_scored_on_a_held_out_split(sides):
-    real = [it.crop for it in sides["real"]][:24]
-    fake = [it.crop for it in sides["upsampled"]][:24]
-    result = detectability(real, fake, [f"r{i}" for i in range(24)], [f"a{i}" for i in range(24)], n_boot=50)
-    assert set(result.train_ids).isdisjoint(result.test_ids) and len(result.test_ids) == 24
-
-
-def test_legacy_clip_features_and_missing_weights(sides, tmp_path):
-    from transformers import CLIPVisionConfig, CLIPVisionModel
-
-    config = CLIPVisionConfig(
-        hidden_size=32,
-        intermediate_size=37,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        image_size=32,
-        patch_size=8,
-        projection_dim=16,
-    )
-    assert clip_features([it.crop for it in sides["real"][:3]], CLIPVisionModel(config).eval()).shape == (
-        3,
-        32,
-    )
-    with pytest.raises(ModelNotAvailableError, match="detector: spectral"):
-        load_clip_vision(str(tmp_path / "no-clip-here"))

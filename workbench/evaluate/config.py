@@ -75,8 +75,6 @@ class EvalConfig(StageConfig):
     detector_jpeg_quality: int = field(90, help="JPEG quality of that shared encoding.")
     detector_folds: int = field(5, help="Cross-validation folds of the probe detectors (2-20).")
     detector_permutations: int = field(200, help="Label permutations for the probe's p-value (0: none).")
-    detector_test_size: float = field(0.5, help="Share of images held out by the legacy single-split probe.")
-    spectrum_size: int = field(128, help="Centre crop size (px) for the legacy probe's power spectrum.")
     min_sharpness: float = field(
         40.0, help="Least variance of the Laplacian (face crop at 128 px) for a usable image."
     )
@@ -101,8 +99,6 @@ class EvalConfig(StageConfig):
         unknown = sorted(set(self.metrics) - set(METRICS))
         if unknown:
             raise WorkbenchError(f"Unknown metric(s) {', '.join(unknown)}: choose from {', '.join(METRICS)}.")
-        if not 0.0 < self.detector_test_size < 1.0:
-            raise WorkbenchError(f"detector_test_size={self.detector_test_size} must be between 0 and 1.")
         if not 0.5 <= self.confidence < 1.0:
             raise WorkbenchError(f"confidence={self.confidence} must be in [0.5, 1).")
         if self.analysis_size < 128:
@@ -115,7 +111,7 @@ class EvalConfig(StageConfig):
             if not isinstance(bounds, dict) or not set(bounds) <= {"min", "max"}:
                 raise WorkbenchError(f"Threshold {name!r} must be a mapping with 'min' and/or 'max'.")
         check_ranges(
-            self, analysis_size=(128, 8192), lightening_threshold=(0.0, 100.0), spectrum_size=(16, 2048),
+            self, analysis_size=(128, 8192), lightening_threshold=(0.0, 100.0),
             min_sharpness=(0.0, None), max_clipped=(0.0, 1.0), n_boot=(1, 100_000), seed=SEED_RANGE,
         )  # fmt: skip
         if not all(0.0 <= v <= 100.0 for v in self.exposure_range):

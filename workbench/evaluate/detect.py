@@ -43,19 +43,6 @@ from sklearn.preprocessing import StandardScaler
 from workbench.errors import WorkbenchError
 from workbench.evaluate.detectors import Detector, load_detector
 from workbench.evaluate.detectors.auc import delong_auc, rank_auc
-
-# The suite's single-split path, re-exported until suite.py calls run_detectability.
-from workbench.evaluate.detectors.legacy import (  # noqa: F401
-    DetectorResult,
-    _clip_crop,
-    clip_features,
-    detectability,
-    fit_and_score,
-    load_clip_vision,
-    spectral_features,
-    split_ids,
-)  # fmt: skip
-from workbench.evaluate.detectors.spectral import azimuthal_spectrum  # noqa: F401 - imported by the suite
 from workbench.evaluate.stats import bootstrap_paired, wilson_interval
 from workbench.faces import as_rgb_uint8
 

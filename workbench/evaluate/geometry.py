@@ -45,7 +45,7 @@ import numpy as np
 
 from workbench.errors import WorkbenchError
 from workbench.faces import as_rgb_uint8
-from workbench.faces.base import as_landmarks68
+from workbench.faces.base import as_landmarks68, mean_eye_aspect
 
 RATIOS = (
     "nose_width", "mouth_width", "lip_thickness", "eye_width", "eye_aspect", "face_width_height",
@@ -101,10 +101,10 @@ def refine_landmarks(image: np.ndarray, landmarks: np.ndarray, rounds: int = 2) 
     ``JITTER`` boxes on the image and on its mirror (points swapped back with ``FLIP_68``): test-time
     augmentation, as in face-alignment benchmarks. About 2 * (rounds - 1 + len(JITTER)) predictions, ~3 ms each.
     """
-    from workbench.faces.dlib_backend import _load
+    from workbench.faces.dlib_backend import landmark_predictor
 
     image, lm = as_rgb_uint8(image), _check(landmarks)
-    predictor = _load("sp68")
+    predictor = landmark_predictor(68)
     cx, cy, side = _box_from_landmarks(lm)
     # One working crop (and its mirror) for every prediction: the face plus a margin, at the fixed scale.
     scale = REFINE_BOX_PX / max(side, 1.0)
@@ -135,12 +135,6 @@ def _dist(lm: np.ndarray, a: int | list[int], b: int | list[int]) -> float:
     return float(np.mean(np.linalg.norm(lm[a] - lm[b], axis=-1)))
 
 
-def _eye_aspect(eye: np.ndarray) -> float:
-    """Soukupova & Cech (2016) eye aspect ratio of six eye landmarks p1..p6."""
-    vertical = np.linalg.norm(eye[1] - eye[5]) + np.linalg.norm(eye[2] - eye[4])
-    return float(vertical / (2.0 * np.linalg.norm(eye[0] - eye[3])))
-
-
 def geometry_ratios(landmarks: np.ndarray) -> dict[str, float]:
     """The scale-free feature ratios of one face (see the module docstring for the points used)."""
     lm = _check(landmarks)
@@ -156,7 +150,7 @@ def geometry_ratios(landmarks: np.ndarray) -> dict[str, float]:
         "mouth_width": _dist(lm, 48, 54) / iod,
         "lip_thickness": (upper + lower) / iod,
         "eye_width": _dist(lm, [36, 42], [39, 45]) / iod,
-        "eye_aspect": (_eye_aspect(lm[36:42]) + _eye_aspect(lm[42:48])) / 2.0,
+        "eye_aspect": mean_eye_aspect(lm),
         "face_width_height": _dist(lm, 0, 16) / _dist(lm, 27, 8),
         "lower_face_width": _dist(lm, 4, 12) / _dist(lm, 0, 16),
     }

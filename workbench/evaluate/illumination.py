@@ -60,6 +60,7 @@ from workbench.evaluate.skin import (
     skin_shift,
     srgb_to_lab,
 )  # fmt: skip
+from workbench.faces.base import eye_aspect
 
 # The neutral every estimated white is mapped to: linear sRGB grey of L* 80 (Y = 0.567). A convention that
 # fixes the scale of compensated figures; chosen near a well-exposed sclera so they stay close to raw ones.
@@ -132,13 +133,6 @@ def _check(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.nda
     return image, lm
 
 
-def eye_aspect_ratio(eye: np.ndarray) -> float:
-    """Lid opening over eye width from the six landmarks of one eye (0 when shut, ~0.3 when open)."""
-    p = np.asarray(eye, dtype=np.float64)
-    width = float(np.linalg.norm(p[0] - p[3])) or 1.0
-    return float(np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])) / (2.0 * width)
-
-
 def sclera_mask(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """Boolean (H, W) mask of sclera pixels: bright, skin-unlike, unclipped pixels inside the open eyes.
 
@@ -158,7 +152,7 @@ def sclera_mask(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     image, lm = _check(image, landmarks)
     eyes = np.zeros(image.shape[:2], np.uint8)
     for eye in (lm[36:42], lm[42:48]):
-        if eye_aspect_ratio(eye) >= CLOSED_EYE_RATIO:
+        if eye_aspect(eye) >= CLOSED_EYE_RATIO:
             inner = eye.mean(0) + (eye - eye.mean(0)) * 0.85
             cv2.fillPoly(eyes, [np.round(inner).astype(np.int32).reshape(-1, 1, 2)], 1)
     mask = np.zeros(image.shape[:2], bool)

@@ -103,7 +103,8 @@ def subject_references(items: list[Item], analyses: list[FaceAnalysis], config: 
                                                         [items[i].id for i in found], config.face_backend)  # fmt: skip
         second = [analyses[i].embedding2 for i in found if analyses[i].embedding2 is not None]
         if second:
-            refs.likeness2 = References(np.stack(second), [items[i].id for i in found], "second", "originals")
+            refs.likeness2 = References(np.stack(second), [items[i].id for i in found], str(config.second_face_backend),
+                                        "originals")  # fmt: skip
         if found:
             refs.skin = pooled_skin([analyses[i].skin for i in found])
             refs.skin_compensated = pooled_compensated([analyses[i].skin_compensated for i in found])

@@ -21,14 +21,14 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.evaluate import detect as _detect
-from workbench.evaluate.analyse import FaceAnalysis, analyse, backend_for, list_images, second_backend
+from workbench.evaluate.analyse import FaceAnalysis, analyse, backend_for, second_backend
 from workbench.evaluate.config import EvalConfig
 from workbench.evaluate.groups import group_table
 from workbench.evaluate.items import Item, items_from_dataset, items_from_folder
 from workbench.evaluate.measure import measure
 from workbench.evaluate.ranking import rank
 from workbench.evaluate.stats import Estimate, wilson_interval
-from workbench.intake.dataset import accepted_originals
+from workbench.intake.dataset import accepted_originals, holdout_photos
 from workbench.stage import Progress, StageEvents, StageResult, tracked_stage
 from workbench.workspace import Workspace
 from workbench.workspace.generations import find_generation
@@ -119,7 +119,7 @@ def _gather(
         raise WorkbenchError("Nothing to evaluate: pass images (a folder or generation run) or a test set.")
     # The photos intake accepted, not every upload: rejected ones may show someone else, or be unreadable.
     references = accepted_originals(ws, subject) if subject else []
-    holdout = list_images(ws.holdout_dir(subject)) if subject and ws.holdout_dir(subject).is_dir() else []
+    holdout = holdout_photos(ws, subject) if subject else []
     source = {"images": str(folder), "subject": subject, "holdout_photos": len(holdout)}
     return items_from_folder(folder, subject, references, holdout), source
 

@@ -69,6 +69,20 @@ def as_landmarks68(landmarks: np.ndarray, purpose: str) -> np.ndarray:
     return lm
 
 
+def eye_aspect(eye: np.ndarray) -> float:
+    """Soukupova & Cech's (2016) eye aspect ratio of one eye's six landmarks p1..p6: lid opening over eye width
+    (~0.3 open, < 0.15 closed or squinting)."""
+    p = np.asarray(eye, dtype=np.float64)
+    vertical = np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])
+    return float(vertical / (2.0 * max(float(np.linalg.norm(p[0] - p[3])), 1e-6)))
+
+
+def mean_eye_aspect(landmarks68: np.ndarray) -> float:
+    """The eye aspect ratio averaged over both eyes of iBUG-68 landmarks."""
+    lm = np.asarray(landmarks68, dtype=np.float64)
+    return (eye_aspect(lm[36:42]) + eye_aspect(lm[42:48])) / 2.0
+
+
 def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim == 2:

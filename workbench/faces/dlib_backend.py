@@ -29,6 +29,13 @@ def _models_dir() -> Path:
     return Path(spec.submodule_search_locations[0]) / "models"
 
 
+def landmark_predictor(points: int = 68):
+    """dlib's 5- or 68-point shape predictor, loaded once (for callers that refine landmarks themselves)."""
+    if points not in (5, 68):
+        raise ValueError(f"dlib ships 5- and 68-point landmark models, not {points}.")
+    return _load(f"sp{points}")
+
+
 @lru_cache(maxsize=4)
 def _load(kind: str):
     import dlib

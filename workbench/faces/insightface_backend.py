@@ -14,14 +14,14 @@ from typing import Literal
 import numpy as np
 
 from workbench.errors import MissingDependencyError, ModelNotAvailableError
+from workbench.faces.arcface_backend import THRESHOLD as ARCFACE_THRESHOLD
 from workbench.faces.base import Face, as_rgb_uint8
 
 
 class InsightFaceBackend:
     name = "insightface"
     metric: Literal["l2", "cosine"] = "cosine"
-    # ArcFace cosine similarity above which two faces are the same person (deepface's ArcFace cut-off, 1-0.68).
-    threshold = 0.32
+    threshold = ARCFACE_THRESHOLD  # the same ArcFace cut-off as the arcface backend, with its source there
 
     def __init__(self, pack: str = "buffalo_l", root: str | None = None, det_size: int = 640):
         missing = [m for m in ("insightface", "onnxruntime") if importlib.util.find_spec(m) is None]

@@ -84,6 +84,13 @@ def accepted_originals(workspace, subject_id: str) -> list[Path]:
     return [path for path in paths if path.is_file()]
 
 
+def holdout_photos(workspace, subject_id: str) -> list[Path]:
+    """The subject's held-out photos (intake's ``holdout=N``): never trained on; the evaluation's unseen real
+    photos."""
+    folder = workspace.holdout_dir(subject_id)  # written only by intake: byte copies of accepted originals
+    return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
 def read_references(intake_dir: Path) -> dict | None:
     """The subject's reference embeddings as intake wrote them, or None when there are none yet.
 

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from workbench.faces import Face
+from workbench.faces.base import mean_eye_aspect
 
 
 @dataclass
@@ -137,12 +138,7 @@ def mouth_aspect_ratio(pts: np.ndarray) -> float:
 
 def eye_aspect_ratio(pts: np.ndarray) -> float:
     """Soukupova & Cech's EAR averaged over both eyes (~0.3 open, < 0.15 closed or squinting)."""
-
-    def ear(eye: np.ndarray) -> float:
-        vertical = np.linalg.norm(eye[1] - eye[5]) + np.linalg.norm(eye[2] - eye[4])
-        return float(vertical / (2.0 * max(np.linalg.norm(eye[0] - eye[3]), 1e-6)))
-
-    return (ear(pts[36:42]) + ear(pts[42:48])) / 2.0
+    return mean_eye_aspect(pts)
 
 
 def roll_degrees(pts: np.ndarray) -> float:

@@ -43,21 +43,14 @@ def load_identities(
 
 
 def read_imagefolder(folder: Path) -> list[dict[str, Any]]:
-    meta = folder / "metadata.jsonl"
-    if not meta.is_file():
-        raise WorkbenchError(
-            f"Test set folder {folder} has no metadata.jsonl: add one row per image with file_name, subject_id, "
-            "role (reference|holdout) and group columns such as mst, age_band, gender."
-        )
+    """The folder's identities, from ``metadata.jsonl`` rows read and checked by the evaluation's test-set reader
+    (one layout, one validator; docs/testsets.md)."""
+    from workbench.evaluate.testsets import read_metadata
+
     by_subject: dict[str, dict[str, Any]] = defaultdict(lambda: {"photos": [], "holdout": [], "groups": {}})
-    for number, line in enumerate(meta.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        if "subject_id" not in row or "file_name" not in row:
-            raise WorkbenchError(f"{meta} line {number} needs file_name and subject_id.")
+    for row in read_metadata(folder):
         entry = by_subject[str(row["subject_id"])]
-        role = row.get("role", "reference")
+        role = row.get("role") or "reference"  # no role (or CSV's empty cell): the subject's own photo
         entry["photos" if role == "reference" else "holdout"].append(str(folder / row["file_name"]))
         for column in GROUP_COLUMNS:
             if row.get(column) is not None:
@@ -65,7 +58,7 @@ def read_imagefolder(folder: Path) -> list[dict[str, Any]]:
     identities = [{"subject_id": sid, **entry} for sid, entry in sorted(by_subject.items())]
     empty = [i["subject_id"] for i in identities if not i["photos"]]
     if empty:
-        raise WorkbenchError(f"Identities without reference photos in {meta}: {', '.join(empty)}.")
+        raise WorkbenchError(f"Identities without reference photos in {folder}: {', '.join(empty)}.")
     return identities
 
 

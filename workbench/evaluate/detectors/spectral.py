@@ -16,10 +16,10 @@ lives mostly at low frequencies. So the features keep only what content barely t
   median): periodic traces are narrow peaks that the azimuthal mean dilutes.
 
 Measured on the bundled faces (tests/evaluate/test_eval_detect.py): original photos vs the same photos with
-the backdrop replaced are not separable with these features (cross-validated AUC 0.47), while the
-full-band, unwindowed profile of :func:`azimuthal_spectrum` (kept for the legacy single-split probe)
-separated them (AUC 0.67). What the features cannot remove: a real photo's JPEG history, whose 8x8 block grid is itself a
-periodic high-frequency trace once the crop is not resampled away (see ``detect.content_matched_crop``).
+the backdrop replaced are not separable with these features (cross-validated AUC 0.47), while the full-band,
+unwindowed azimuthal profile the earlier probe used (Durall et al. 2020) separated them (AUC 0.66). What the
+features cannot remove: a real photo's JPEG history, whose 8x8 block grid is itself a periodic high-frequency
+trace once the crop is not resampled away (see ``detect.content_matched_crop``).
 """
 
 from __future__ import annotations
@@ -37,29 +37,6 @@ SPECTRAL_SOURCE = (
     "noise-residual power spectrum (Durall et al. 2020, arXiv:2003.01826; Frank et al. 2020, ICML; "
     "Corvi et al. 2023, ICASSP), linear probe fitted here"
 )
-
-
-def azimuthal_spectrum(image: np.ndarray, size: int = 128, bins: int | None = None) -> np.ndarray:
-    """1-D azimuthally averaged log power spectrum of the centre square, resampled to ``size`` px.
-
-    The full-band profile of the legacy single-split probe. The profile is normalised to zero mean so that
-    overall brightness and contrast do not separate classes.
-    """
-    grey = cv2.cvtColor(as_rgb_uint8(image), cv2.COLOR_RGB2GRAY).astype(np.float64)
-    h, w = grey.shape
-    s = min(h, w)
-    grey = grey[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
-    if s != size:
-        # Area resampling when shrinking; never enlarge with smooth interpolation (it would erase the traces).
-        interp = cv2.INTER_AREA if s > size else cv2.INTER_NEAREST
-        grey = cv2.resize(grey, (size, size), interpolation=interp)
-    power = np.abs(np.fft.fftshift(np.fft.fft2(grey - grey.mean()))) ** 2
-    yy, xx = np.indices(power.shape)
-    r = np.hypot(yy - size / 2, xx - size / 2).astype(int)
-    n_bins = bins or size // 2
-    radial = np.bincount(r.ravel(), np.log1p(power).ravel()) / np.maximum(np.bincount(r.ravel()), 1)
-    profile = radial[1 : n_bins + 1]
-    return profile - profile.mean()
 
 
 @lru_cache(maxsize=8)
