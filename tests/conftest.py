@@ -41,8 +41,8 @@ def fresh_tracking(
     tmp_path: Path, model_cache: Path, empty_tracking_db: Path, monkeypatch: pytest.MonkeyPatch
 ):
     """A fresh workspace and tracking store per test; fail the test if it leaves a run open."""
-    # With $MLFLOW_TRACKING_URI set, MLflow puts artifacts under ./mlruns: run in the test's own folder so
-    # erasure tests see everything and the checkout stays clean.
+    # Run in the test's own folder, so that anything written to the current folder stays where erasure tests
+    # look and the checkout stays clean (the store's artifacts go beside its database: tmp_path/artifacts).
     monkeypatch.chdir(tmp_path)
     shutil.copyfile(empty_tracking_db, tmp_path / "mlflow.db")
     workspace_dir = tmp_path / "workspace"

@@ -86,7 +86,7 @@ def chain(tmp_path_factory, model_cache, empty_tracking_db) -> dict[str, Any]:
     uri = f"sqlite:///{root / 'mlflow.db'}"
     mp = pytest.MonkeyPatch()
     try:
-        mp.chdir(root)  # MLflow puts artifacts under ./mlruns when the URI is set
+        mp.chdir(root)  # keep anything a stage writes to the current folder inside this test's folder
         mp.setenv("WORKBENCH_WORKSPACE", str(root / "workspace"))
         mp.setenv("WORKBENCH_CACHE", str(model_cache))
         mp.setenv("MLFLOW_TRACKING_URI", uri)

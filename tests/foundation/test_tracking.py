@@ -35,6 +35,21 @@ def test_stage_run_logs_config_code_and_environment(workspace, tmp_path):
     assert versions["torch"].startswith("2.")
 
 
+def test_a_local_store_keeps_its_artifacts_beside_its_database(tmp_path, monkeypatch):
+    """A user's own SQLite store: artifacts (photos, reports) go beside the database, never into ./mlruns of
+    the folder the command ran in, where forget run from elsewhere would not find them."""
+    store = tmp_path / "team-store"
+    store.mkdir()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
+    elsewhere = tmp_path / "some-folder"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    with stage_run(Workspace.resolve(tmp_path / "ws"), "probe", ProbeConfig(), subject_id="s1") as run:
+        mlflow.log_text("a subject's report", "report/report.md")
+    assert run.info.artifact_uri.startswith((store / "artifacts").as_uri())
+    assert any((store / "artifacts").rglob("report.md")) and not any(elsewhere.iterdir())
+
+
 @pytest.mark.parametrize("error, status", [(RuntimeError("boom"), "FAILED"), (KeyboardInterrupt(), "KILLED")])
 def test_a_failed_or_interrupted_stage_never_stays_running(workspace, error, status):
     with pytest.raises(type(error)):

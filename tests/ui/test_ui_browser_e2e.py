@@ -233,7 +233,7 @@ def _forget_leaves_no_photo_bytes(photos: list[Path], tmp_path: Path) -> None:
     # The app points Gradio's upload cache into the workspace (a machine-wide /tmp/gradio may hold other runs').
     upload_cache = Path(os.environ["GRADIO_TEMP_DIR"])
     assert upload_cache.is_relative_to(workspace.root)
-    places = [workspace.root, tmp_path / "mlflow.db", tmp_path / "mlruns", upload_cache]
+    places = [workspace.root, tmp_path / "mlflow.db", tmp_path / "artifacts", upload_cache]
     leaks = []
     for place in places:
         files = [place] if place.is_file() else (list(place.rglob("*")) if place.is_dir() else [])

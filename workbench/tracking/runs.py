@@ -50,6 +50,18 @@ def tracking_uri(workspace: Workspace) -> str:
     return embedded_tracking_uri(workspace)
 
 
+def _local_artifact_root(uri: str, workspace: Workspace) -> Path | None:
+    """Where a local SQLite store's artifacts go: beside its database, so the store is one folder that can be
+    found, moved and erased. Without this MLflow uses ``./mlruns`` of whatever folder the command ran in, and
+    photos and reports would land there (and ``forget`` from another folder would miss them). None for a
+    server, whose own artifact root applies."""
+    if uri == embedded_tracking_uri(workspace):
+        return workspace.mlflow_dir / "artifacts"
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///")).expanduser().resolve().parent / "artifacts"
+    return None
+
+
 def configure_tracking(workspace: Workspace) -> str:
     """Point MLflow at the workspace store and make sure the experiment exists; returns the experiment id."""
     uri = tracking_uri(workspace)
@@ -63,10 +75,9 @@ def configure_tracking(workspace: Workspace) -> str:
     if experiment is not None:
         mlflow.set_experiment(experiment_id=experiment.experiment_id)
         return experiment.experiment_id
+    artifacts = _local_artifact_root(uri, workspace)
     artifact_location = None
-    if uri == embedded_tracking_uri(workspace):
-        # Keep artifacts beside the database so the workspace is self-contained (and erasable).
-        artifacts = workspace.mlflow_dir / "artifacts"
+    if artifacts is not None:
         artifacts.mkdir(parents=True, exist_ok=True)
         artifact_location = artifacts.as_uri()
     workspace.mlflow_dir.mkdir(parents=True, exist_ok=True)
